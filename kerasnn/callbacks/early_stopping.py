@@ -1,0 +1,149 @@
+"""Early stopping that records why training stopped and survives a restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+
+@keras.saving.register_keras_serializable(package="kerasnn")
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """`keras.callbacks.EarlyStopping` with best-weight restore on, a stop reason, and a state dir.
+
+    Behaves exactly like Keras's callback (same monitor/patience/min_delta logic, which this
+    class inherits) and adds:
+
+    - `restore_best_weights=True` and `monitor="val_loss"`, `patience=10` by default;
+    - `stop_reason` (``"early_stopping"`` or `None`) and `stopped_epoch`, read by
+      `kerasnn.fit` into `FitResult`;
+    - `state_dir`: when given, the patience counter, best value, best epoch and best weights are
+      written there after every epoch, and restored when training resumes from a
+      `keras.callbacks.BackupAndRestore` backup, so an interrupted run stops at the same epoch
+      with the same best weights as an uninterrupted one.
+
+    Args:
+        monitor: quantity to monitor. Defaults to ``"val_loss"``.
+        patience: epochs without improvement before stopping. Defaults to 10.
+        restore_best_weights: restore the best epoch's weights when training ends.
+            Defaults to `True`.
+        state_dir: folder for the resumable state. Defaults to `None` (not persisted).
+        **kwargs: `min_delta`, `mode`, `baseline`, `start_from_epoch`, `verbose` as in Keras.
+
+    Example:
+
+    >>> cb = EarlyStopping(patience=3)
+    >>> (cb.monitor, cb.restore_best_weights)
+    ('val_loss', True)
+    """
+
+    _STATE_FILE = "early_stopping.json"
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 10,
+        *,
+        restore_best_weights: bool = True,
+        state_dir: str | os.PathLike | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(
+                "Received an invalid value for argument patience, expected an integer >= 0. "
+                f"Received: patience={patience!r}"
+            )
+        super().__init__(
+            monitor=monitor, patience=patience, restore_best_weights=restore_best_weights, **kwargs
+        )
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        self.stop_reason: str | None = None
+        self._first_epoch_seen = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        self.stop_reason = None
+        self._first_epoch_seen = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if not self._first_epoch_seen:
+            self._first_epoch_seen = True
+            if epoch > 0 and self.state_dir is not None:
+                self._restore_state(epoch - 1)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        if self.model.stop_training and self.stopped_epoch == epoch:
+            self.stop_reason = "early_stopping"
+        if self.state_dir is not None:
+            self._save_state(epoch)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "monitor": self.monitor,
+            "patience": self.patience,
+            "restore_best_weights": self.restore_best_weights,
+            "state_dir": None if self.state_dir is None else str(self.state_dir),
+            "min_delta": abs(self.min_delta),
+            "mode": self.mode,
+            "baseline": self.baseline,
+            "start_from_epoch": self.start_from_epoch,
+            "verbose": self.verbose,
+        }
+
+    # -- resumable state ------------------------------------------------------------------------
+    def _save_state(self, epoch: int) -> None:
+        """Keeps the state after this epoch and after the previous one (a kill may land between
+        this write and the backup's, in which case training resumes one epoch earlier)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / self._STATE_FILE
+        entries = json.loads(path.read_text())["entries"] if path.exists() else []
+        weights_file = None
+        if self.restore_best_weights and self.best_weights is not None:
+            weights_file = f"best-epoch-{self.best_epoch}.npz"
+            target = self.state_dir / weights_file
+            if not target.exists():
+                tmp = self.state_dir / f".{weights_file}.tmp.npz"
+                np.savez(tmp, *self.best_weights)
+                os.replace(tmp, target)
+        entry = {
+            "epoch": epoch,
+            "wait": self.wait,
+            "best": None if self.best is None else float(self.best),
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+            "weights_file": weights_file,
+        }
+        entries = [e for e in entries if e["epoch"] < epoch][-1:] + [entry]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"entries": entries}))
+        os.replace(tmp, path)
+        keep = {e["weights_file"] for e in entries}
+        for old in self.state_dir.glob("best-epoch-*.npz"):
+            if old.name not in keep:
+                old.unlink()
+
+    def _restore_state(self, last_done_epoch: int) -> None:
+        path = self.state_dir / self._STATE_FILE
+        entries = json.loads(path.read_text())["entries"] if path.exists() else []
+        match = [e for e in entries if e["epoch"] == last_done_epoch]
+        if not match:
+            warnings.warn(
+                f"EarlyStopping found no saved state for epoch {last_done_epoch + 1} in "
+                f"{self.state_dir}; patience restarts from 0 on this resumed run.",
+                stacklevel=2,
+            )
+            return
+        state = match[0]
+        self.wait = state["wait"]
+        self.best = state["best"]
+        self.best_epoch = state["best_epoch"]
+        self.stopped_epoch = state["stopped_epoch"]
+        if state["weights_file"] is not None:
+            with np.load(self.state_dir / state["weights_file"]) as f:
+                self.best_weights = [f[f"arr_{i}"] for i in range(len(f.files))]

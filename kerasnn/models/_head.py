@@ -1,0 +1,148 @@
+"""What every builder shares: reading a Dataset, the task-aware output layer, hidden blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from kerasnn import activations, initializers
+from kerasnn._validation import non_negative_float, one_of, positive_int
+from kerasnn.datasets import Dataset
+
+TASKS = ("classification", "binary", "regression")
+OUTPUT_ACTIVATION = {"classification": "softmax", "binary": "sigmoid", "regression": "linear"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Input shape, output width and task of the model being built."""
+
+    input_shape: tuple[int, ...]
+    outputs: int
+    task: str | None
+
+
+def resolve_target(
+    input_shape: Sequence[int] | Dataset,
+    outputs: int | None,
+    task: str | None,
+    output_activation: Any,
+) -> Target:
+    """Turns a builder's first arguments into a checked `Target`.
+
+    A `Dataset` supplies input shape, output width and task; explicit `outputs`/`task` win.
+    """
+    if isinstance(input_shape, Dataset):
+        data = input_shape
+        shape = tuple(data.input_shape)
+        outputs = data.output_units if outputs is None else outputs
+        task = data.task if task is None else task
+    else:
+        if isinstance(input_shape, int) and not isinstance(input_shape, bool):
+            input_shape = (input_shape,)
+        try:
+            shape = tuple(int(d) for d in input_shape)
+        except TypeError:
+            shape = ()
+        if not shape or any(d <= 0 for d in shape):
+            raise ValueError(
+                "Received an invalid value for argument input_shape, expected a non-empty tuple "
+                f"of positive integers or a kerasnn Dataset. Received: input_shape={input_shape!r}"
+            )
+        if outputs is None:
+            raise ValueError(
+                "Received outputs=None with a plain input_shape: pass outputs (the number of "
+                "output units) or build from a kerasnn Dataset, which knows it."
+            )
+    positive_int("outputs", outputs)
+    if task is not None:
+        one_of("task", task, TASKS)
+    elif output_activation is None:
+        if outputs == 1:
+            raise ValueError(
+                "Received outputs=1 with neither task nor output_activation: one output unit "
+                "may be binary (sigmoid) or regression (linear). Pass task='binary' or "
+                "task='regression' (or output_activation)."
+            )
+        task = "classification"
+    if task == "binary" and outputs != 1:
+        raise ValueError(
+            "Received an invalid value for argument outputs, expected 1 for task='binary' "
+            f"(one sigmoid unit). Received: outputs={outputs}"
+        )
+    return Target(shape, outputs, task)
+
+
+def regularizer(l1: float, l2: float) -> keras.regularizers.Regularizer | None:
+    """An L1/L2 weight penalty, or `None` when both are zero."""
+    l1 = non_negative_float("l1", l1)
+    l2 = non_negative_float("l2", l2)
+    if l1 == 0 and l2 == 0:
+        return None
+    return keras.regularizers.L1L2(l1=l1, l2=l2)
+
+
+def check_units(argument: str, units: Sequence[int]) -> list[int]:
+    """Checks a list of layer widths (may be empty)."""
+    if isinstance(units, int):
+        units = [units]
+    units = list(units)
+    for i, u in enumerate(units):
+        positive_int(f"{argument}[{i}]", u)
+    return units
+
+
+def output_layer(
+    x: Any,
+    target: Target,
+    *,
+    output_activation: Any,
+    initializer: Any,
+    seed: int | None,
+) -> Any:
+    """Applies the output Dense layer and the task's activation (softmax/sigmoid/linear)."""
+    act = OUTPUT_ACTIVATION[target.task] if output_activation is None else output_activation
+    x = keras.layers.Dense(
+        target.outputs,
+        kernel_initializer=initializers.get(initializer, seed=seed),
+        name="output_dense",
+    )(x)
+    # float32 output so losses stay stable under a mixed-precision policy.
+    return activations.layer(act, name="output", dtype="float32")(x)
+
+
+def dense_block(
+    x: Any,
+    units: int,
+    *,
+    index: int,
+    activation: Any,
+    initializer: Any,
+    reg: keras.regularizers.Regularizer | None,
+    dropout: float,
+    batchnorm: bool,
+    seed: int | None,
+    prefix: str = "dense",
+) -> Any:
+    """Dense → (BatchNorm) → activation → (Dropout), each layer named ``<prefix>_<index>``."""
+    x = keras.layers.Dense(
+        units,
+        kernel_initializer=initializers.get(initializer, seed=seed),
+        kernel_regularizer=reg,
+        use_bias=not batchnorm,
+        name=f"{prefix}_{index}",
+    )(x)
+    if batchnorm:
+        x = keras.layers.BatchNormalization(name=f"{prefix}_{index}_bn")(x)
+    x = activations.layer(activation, name=f"{prefix}_{index}_act")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, seed=seed, name=f"{prefix}_{index}_dropout")(x)
+    return x
+
+
+def seed_for(seed: int | None, index: int) -> int | None:
+    """A distinct, reproducible seed per layer (None stays None: Keras's global seed)."""
+    return None if seed is None else seed * 1000 + index

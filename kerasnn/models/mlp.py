@@ -1,0 +1,104 @@
+"""Multi-layer perceptron builder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from kerasnn._validation import fraction
+from kerasnn.datasets import Dataset
+from kerasnn.models._head import (
+    check_units,
+    dense_block,
+    output_layer,
+    regularizer,
+    resolve_target,
+    seed_for,
+)
+
+
+def mlp(
+    input_shape: Sequence[int] | Dataset,
+    hidden: Sequence[int] = (256, 256),
+    outputs: int | None = None,
+    *,
+    task: str | None = None,
+    activation: Any = "relu",
+    initializer: Any = "glorot_uniform",
+    dropout: float = 0.0,
+    batchnorm: bool = False,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    output_activation: Any = None,
+    seed: int | None = None,
+    name: str = "mlp",
+) -> keras.Model:
+    """Builds a fully connected network: input → [Dense → (BN) → act → (Dropout)]×n → output.
+
+    Args:
+        input_shape: per-sample input shape, e.g. ``(64,)`` (inputs of more dimensions are
+            flattened), or a `kerasnn.datasets.Dataset`, which also supplies `outputs` and `task`.
+        hidden: width of each hidden layer. Defaults to ``(256, 256)``; ``[]`` gives a linear
+            (softmax/logistic regression) model.
+        outputs: number of output units. Defaults to the Dataset's.
+        task: ``"classification"`` (softmax), ``"binary"`` (1 sigmoid unit) or ``"regression"``
+            (linear). Defaults to the Dataset's task, else classification when outputs > 1.
+        activation: hidden activation: a name from `kerasnn.activations.names()` (Keras names,
+            lecture aliases, learnable ones such as ``"prelu"``), a callable or a layer.
+            Defaults to ``"relu"``.
+        initializer: kernel initializer, a name from `kerasnn.initializers.names()` (e.g.
+            ``"xavier_normal"``, ``"kaiming_normal"``, ``"small_normal"``) or an initializer.
+            Defaults to ``"glorot_uniform"`` (Keras's default).
+        dropout: dropout rate after each hidden activation, in [0, 1). Defaults to 0.
+        batchnorm: insert BatchNormalization between each Dense and its activation.
+            Defaults to `False`.
+        l1: L1 penalty on hidden kernels. Defaults to 0.
+        l2: L2 penalty on hidden kernels. Defaults to 0.
+        output_activation: overrides the task's output activation. Defaults to `None`.
+        seed: seeds every initializer and dropout layer. Defaults to `None` (Keras's global seed,
+            which `kerasnn.fit(seed=...)` and `keras.utils.set_random_seed` fix).
+        name: model name. Defaults to ``"mlp"``.
+
+    Returns:
+        An uncompiled, built functional `keras.Model`.
+
+    Raises:
+        ValueError: a non-positive width, a dropout outside [0, 1), an unknown activation or
+            initializer name, or an ambiguous single-unit output without `task`.
+
+    Example:
+
+    >>> model = mlp((64,), hidden=[32], outputs=10)
+    >>> model.count_params()
+    2410
+    """
+    target = resolve_target(input_shape, outputs, task, output_activation)
+    hidden = check_units("hidden", hidden)
+    dropout = fraction("dropout", dropout, allow_zero=True)
+    reg = regularizer(l1, l2)
+    inputs = keras.Input(target.input_shape, name="inputs")
+    x = inputs
+    if len(target.input_shape) > 1:
+        x = keras.layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(hidden, start=1):
+        x = dense_block(
+            x,
+            units,
+            index=i,
+            activation=activation,
+            initializer=initializer,
+            reg=reg,
+            dropout=dropout,
+            batchnorm=batchnorm,
+            seed=seed_for(seed, i),
+        )
+    outputs_ = output_layer(
+        x,
+        target,
+        output_activation=output_activation,
+        initializer=initializer,
+        seed=seed_for(seed, 0),
+    )
+    return keras.Model(inputs, outputs_, name=name)

@@ -1,0 +1,95 @@
+"""Residual MLP builder: dense blocks with identity skip connections (functional API)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from kerasnn import activations, initializers
+from kerasnn._validation import fraction, positive_int
+from kerasnn.datasets import Dataset
+from kerasnn.models._head import dense_block, output_layer, regularizer, resolve_target, seed_for
+
+
+def residual_mlp(
+    input_shape: Sequence[int] | Dataset,
+    width: int = 128,
+    blocks: int = 3,
+    outputs: int | None = None,
+    *,
+    task: str | None = None,
+    activation: Any = "relu",
+    initializer: Any = "he_normal",
+    dropout: float = 0.0,
+    batchnorm: bool = True,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    output_activation: Any = None,
+    seed: int | None = None,
+    name: str = "residual_mlp",
+) -> keras.Model:
+    """Builds an MLP of residual blocks: ``x + F(x)`` with F = two dense layers.
+
+    A Dense stem maps the input to `width`; each block computes
+    ``h = act(Dense(BN(act(Dense(x)))))``-style branches (BatchNorm when `batchnorm`) and adds
+    them to its input, then applies the activation: He et al.'s post-activation block on vectors.
+
+    Args:
+        input_shape: per-sample input shape or a `kerasnn.datasets.Dataset`.
+        width: width of the stem and of every block. Defaults to 128.
+        blocks: number of residual blocks. Defaults to 3.
+        outputs, task, activation, dropout, l1, l2, output_activation, seed, name: as in
+            `kerasnn.models.mlp`.
+        initializer: kernel initializer. Defaults to ``"he_normal"``.
+        batchnorm: BatchNormalization inside each branch. Defaults to `True`.
+
+    Returns:
+        An uncompiled, built functional `keras.Model`.
+
+    Example:
+
+    >>> model = residual_mlp((64,), width=16, blocks=2, outputs=10)
+    >>> sum("add" in layer.name for layer in model.layers)
+    2
+    """
+    target = resolve_target(input_shape, outputs, task, output_activation)
+    positive_int("width", width)
+    positive_int("blocks", blocks)
+    dropout = fraction("dropout", dropout, allow_zero=True)
+    reg = regularizer(l1, l2)
+    common = dict(
+        activation=activation, initializer=initializer, reg=reg, batchnorm=batchnorm, dropout=0.0
+    )
+
+    inputs = keras.Input(target.input_shape, name="inputs")
+    x = inputs
+    if len(target.input_shape) > 1:
+        x = keras.layers.Flatten(name="flatten")(x)
+    x = dense_block(x, width, index=0, seed=seed_for(seed, 1), prefix="stem", **common)
+    for b in range(1, blocks + 1):
+        h = dense_block(x, width, index=b, seed=seed_for(seed, 2 * b), prefix="block_a", **common)
+        h = keras.layers.Dense(
+            width,
+            kernel_initializer=initializers.get(initializer, seed=seed_for(seed, 2 * b + 1)),
+            kernel_regularizer=reg,
+            use_bias=not batchnorm,
+            name=f"block_b_{b}",
+        )(h)
+        if batchnorm:
+            h = keras.layers.BatchNormalization(name=f"block_b_{b}_bn")(h)
+        x = keras.layers.Add(name=f"add_{b}")([x, h])
+        x = activations.layer(activation, name=f"add_{b}_act")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=seed_for(seed, 2 * b), name=f"add_{b}_dropout")(
+                x
+            )
+    outputs_ = output_layer(
+        x,
+        target,
+        output_activation=output_activation,
+        initializer=initializer,
+        seed=seed_for(seed, 0),
+    )
+    return keras.Model(inputs, outputs_, name=name)
