@@ -1,0 +1,84 @@
+"""The `kerasnn` command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_OK, EXIT_TRAINING_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kerasnn",
+        description="Describe, compile, fit and evaluate Keras models from YAML recipes.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="train a model from a recipe and write its run folder",
+        description=(
+            "Train the model a recipe describes and write the run folder: recipe.yaml (what "
+            "ran, defaults filled in), history.csv, metrics.json, model.keras, history.png. "
+            "The folder is written beside the target as DIR.partial and moved into place "
+            "when the run ends, so an earlier run is never overwritten by a failed one."
+        ),
+    )
+    train.add_argument("recipe", help="path to a YAML recipe, e.g. recipes/digits_mlp.yaml")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe entry, e.g. --set fit.epochs=5 --set model.hidden=[64]",
+    )
+    train.add_argument(
+        "--out", metavar="DIR", help="run folder (default: runs/NAME, or runs/NAME-2… if taken)"
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run of this recipe from its last completed epoch",
+    )
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace a finished run in --out"
+    )
+    train.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from kerasnn.recipe import Recipe
+
+    recipe = Recipe.from_yaml(args.recipe).with_overrides(args.overrides)
+    result = recipe.run(
+        args.out, resume=args.resume, overwrite=args.overwrite, verbose=0 if args.quiet else 2
+    )
+    if result.fit.stop_reason == "nan_loss":
+        print(f"kerasnn: {result.fit.message}", file=sys.stderr)
+        print(f"kerasnn: run folder (best weights so far): {result.run_dir}", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
+    print(f"kerasnn: {result.summary()}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `kerasnn` console script; returns the exit code."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
+        print(f"kerasnn: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects others
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

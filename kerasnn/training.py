@@ -1,0 +1,505 @@
+"""The training facade: `compile`, `fit`, `evaluate` — steps 3 to 5 of the lectures' recipe.
+
+`fit` feeds in-memory arrays through `tf.data` (shuffle, batch, prefetch), runs several steps
+per graph execution, fixes seeds, stops early on the validation loss with best-weight restore,
+stops cleanly on a NaN loss, and can write a run folder (history, metrics, model, curves) that
+a killed run resumes from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasnn import optimizers
+from kerasnn._validation import fraction, invalid, positive_int
+from kerasnn.callbacks import EarlyStopping, HistoryLog, NaNGuard, read_history_csv
+from kerasnn.datasets import Dataset, split, validate_arrays
+from kerasnn.runs import RunFolder
+
+ArrayPair = tuple[Any, Any]
+Data = Dataset | ArrayPair
+
+# Most steps fused into one graph execution. Past ~64 the per-execution overhead is already
+# negligible for the small models kerasnn targets, and callbacks' batch hooks (called once per
+# execution) stay reasonably frequent.
+MAX_STEPS_PER_EXECUTION = 64
+EVAL_BATCH_SIZE = 1024
+
+
+# --------------------------------------------------------------------------------------------
+# compile
+# --------------------------------------------------------------------------------------------
+def default_loss(task: str) -> keras.losses.Loss:
+    """The loss that matches the task's output layer (softmax/sigmoid/linear)."""
+    return {
+        "classification": keras.losses.SparseCategoricalCrossentropy,
+        "binary": keras.losses.BinaryCrossentropy,
+        "regression": keras.losses.MeanSquaredError,
+    }[task]()
+
+
+def default_metrics(task: str) -> list[keras.metrics.Metric]:
+    """Accuracy for classification, accuracy + AUC for binary, MAE + RMSE for regression."""
+    if task == "classification":
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    if task == "binary":
+        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
+    return [
+        keras.metrics.MeanAbsoluteError(name="mae"),
+        keras.metrics.RootMeanSquaredError(name="rmse"),
+    ]
+
+
+def infer_task(model: keras.Model) -> str:
+    """Reads the task from the model's output activation (softmax, sigmoid or linear).
+
+    Raises:
+        ValueError: the output activation does not say (pass `task=` or `loss=` to `compile`).
+    """
+    last = model.layers[-1]
+    fn = getattr(last, "activation", None)
+    name = getattr(fn, "__name__", None)
+    units = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
+    if name == "softmax":
+        return "classification"
+    if name == "sigmoid" and units == 1:
+        return "binary"
+    if name == "linear":
+        return "regression"
+    raise ValueError(
+        "Could not tell the task from the model's output layer "
+        f"({last.name!r}, activation {name!r}, {units} units): pass task='classification', "
+        "'binary' or 'regression', or an explicit loss, to kerasnn.compile."
+    )
+
+
+def task_of(model: keras.Model) -> str | None:
+    """The task implied by a compiled model's loss, or `None` for other losses."""
+    loss = model.loss
+    name = loss if isinstance(loss, str) else type(loss).__name__
+    name = name.lower().replace("_", "")
+    if name in ("sparsecategoricalcrossentropy", "categoricalcrossentropy"):
+        return "classification"
+    if name == "binarycrossentropy":
+        return "binary"
+    if name in ("meansquarederror", "mse", "meanabsoluteerror", "mae", "huber"):
+        return "regression"
+    return None
+
+
+def compile(  # noqa: A001 - the lectures' name for this step
+    model: keras.Model,
+    optimizer: str | keras.optimizers.Optimizer = "adam",
+    *,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule | None = None,
+    loss: Any = None,
+    metrics: Sequence[Any] | None = None,
+    task: str | None = None,
+    clipnorm: float | None = None,
+    clipvalue: float | None = None,
+    jit_compile: bool | str = False,
+    **optimizer_kwargs: Any,
+) -> keras.Model:
+    """Picks the optimizer and the loss, and compiles `model` (steps 2 and 3 of the recipe).
+
+    Args:
+        model: a `keras.Model`, e.g. from `kerasnn.models`.
+        optimizer: a name from `kerasnn.optimizers.names()` (``"sgd"``, ``"momentum"``,
+            ``"nesterov"``, ``"rmsprop"``, ``"adam"``, ``"adamw"``…) or an optimizer instance.
+            Defaults to ``"adam"``.
+        learning_rate: a float or a `LearningRateSchedule`. Defaults to the optimizer's default.
+        loss: a Keras loss (name or object). Defaults to the task's: sparse categorical
+            cross-entropy, binary cross-entropy or mean squared error.
+        metrics: Keras metrics. Defaults to the task's (accuracy; accuracy + AUC; MAE + RMSE).
+        task: ``"classification"``, ``"binary"`` or ``"regression"``. Defaults to what the
+            output layer's activation says (softmax, single sigmoid, linear).
+        clipnorm: clip each gradient to this L2 norm. Defaults to `None`.
+        clipvalue: clip each gradient element to ±this value. Defaults to `None`.
+        jit_compile: compile the train step with XLA. Defaults to `False` (faster here for
+            small dense models; try ``True`` for convolutional ones).
+        **optimizer_kwargs: other optimizer arguments, e.g. ``momentum=0.95``,
+            ``weight_decay=1e-4``.
+
+    Returns:
+        The same model, compiled.
+
+    Raises:
+        ValueError: unknown optimizer, bad learning rate, or a task that cannot be inferred.
+
+    Example:
+
+    >>> import kerasnn as knn
+    >>> model = knn.models.mlp((4,), hidden=[8], outputs=3)
+    >>> _ = compile(model, "momentum", learning_rate=0.05)
+    >>> type(model.loss).__name__
+    'SparseCategoricalCrossentropy'
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            "Received an invalid value for argument model, expected a keras.Model. "
+            f"Received: model of type {type(model)}"
+        )
+    opt = optimizers.get(
+        optimizer,
+        learning_rate=learning_rate,
+        clipnorm=clipnorm,
+        clipvalue=clipvalue,
+        **optimizer_kwargs,
+    )
+    if loss is None or metrics is None:
+        task = task or infer_task(model)
+    loss = default_loss(task) if loss is None else loss
+    metrics = default_metrics(task) if metrics is None else list(metrics)
+    model.compile(optimizer=opt, loss=loss, metrics=metrics, jit_compile=jit_compile)
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# fit
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` returns.
+
+    Attributes:
+        history: metric name -> one value per epoch (complete across resumed runs).
+        epochs: number of epochs trained.
+        best_epoch: 0-based index of the epoch whose weights the model holds at the end (the
+            best monitored value when early stopping is on, else the last epoch).
+        best_metrics: the logs of `best_epoch`.
+        final_metrics: the logs of the last epoch trained.
+        test_metrics: metrics on the test split when `data` was a `Dataset`, else `None`.
+        stop_reason: ``"completed"``, ``"early_stopping"`` or ``"nan_loss"``.
+        message: human-readable detail for a NaN stop, else `None`.
+        wall_time: seconds spent in `model.fit` (this process only).
+        run_dir: the finished run folder, or `None`.
+        steps_per_execution: training steps fused per graph execution.
+    """
+
+    history: dict[str, list[float]]
+    epochs: int
+    best_epoch: int
+    best_metrics: dict[str, float]
+    final_metrics: dict[str, float]
+    test_metrics: dict[str, float] | None
+    stop_reason: str
+    message: str | None
+    wall_time: float
+    run_dir: Path | None
+    steps_per_execution: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (history included)."""
+        out = dataclasses.asdict(self)
+        out["run_dir"] = None if self.run_dir is None else str(self.run_dir)
+        return out
+
+    def summary(self) -> str:
+        """One line: the headline test (else validation) metrics, epochs and time."""
+        shown = self.test_metrics or {
+            k: v for k, v in self.best_metrics.items() if k.startswith("val_")
+        }
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in shown.items())
+        where = "test" if self.test_metrics else "validation"
+        return (
+            f"{where}: {metrics} | {self.epochs} epochs (best {self.best_epoch + 1}, "
+            f"{self.stop_reason}) in {self.wall_time:.1f} s"
+        )
+
+
+def _arrays(data: Data, split_name: str) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(data, Dataset):
+        if split_name == "train":
+            return data.x_train, data.y_train
+        return data.x_test, data.y_test
+    if isinstance(data, tuple | list) and len(data) == 2:
+        return np.asarray(data[0]), np.asarray(data[1])
+    raise TypeError(
+        "Received an invalid value for argument data, expected a kerasnn Dataset or an "
+        f"(x, y) pair of arrays. Received: data of type {type(data)}"
+    )
+
+
+def check_data(model: keras.Model, x: np.ndarray, y: np.ndarray, argument: str) -> None:
+    """Checks arrays against the model before any training: shape, finiteness, label range."""
+    expected = tuple(model.input_shape[1:]) if isinstance(model.input_shape, tuple) else None
+    if expected is not None:
+        got = tuple(x.shape[1:])
+        fits = len(got) == len(expected) and all(
+            e is None or e == g for e, g in zip(expected, got, strict=True)
+        )
+        if not fits:
+            raise ValueError(
+                f"Received an invalid value for argument {argument}, expected samples of shape "
+                f"{expected} (the model's input). Received: samples of shape {got} "
+                f"(x.shape={x.shape})"
+            )
+    task = task_of(model)
+    num_classes = None
+    if task == "classification":
+        num_classes = int(model.output_shape[-1])
+    if task is None:
+        task = "regression"  # unknown loss: only check finiteness and lengths
+    validate_arrays(x, y, task=task, num_classes=num_classes, argument=argument)
+
+
+def _pipeline(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int
+) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def auto_steps_per_execution(n_samples: int, batch_size: int) -> int:
+    """Steps fused per execution: a whole epoch, capped at `MAX_STEPS_PER_EXECUTION`."""
+    return max(1, min(math.ceil(n_samples / batch_size), MAX_STEPS_PER_EXECUTION))
+
+
+def _set_steps_per_execution(model: keras.Model, steps: int) -> None:
+    if model.steps_per_execution != steps:
+        model.steps_per_execution = steps
+        model.make_train_function(force=True)
+        model.make_test_function(force=True)
+
+
+def _early_stopping(
+    early_stopping: bool | int | dict | EarlyStopping, has_validation: bool
+) -> EarlyStopping | None:
+    if isinstance(early_stopping, EarlyStopping):
+        return early_stopping
+    if early_stopping is False or early_stopping is None:
+        return None
+    if not has_validation:
+        return None
+    if early_stopping is True:
+        return EarlyStopping()
+    if isinstance(early_stopping, int) and not isinstance(early_stopping, bool):
+        return EarlyStopping(patience=early_stopping)
+    if isinstance(early_stopping, dict):
+        return EarlyStopping(**early_stopping)
+    raise invalid(
+        "early_stopping", "a bool, a patience (int), a dict of EarlyStopping arguments or an "
+        "EarlyStopping instance", early_stopping
+    )
+
+
+def fit(
+    model: keras.Model,
+    data: Data,
+    *,
+    epochs: int = 100,
+    batch_size: int = 32,
+    validation_split: float = 0.1,
+    validation_data: ArrayPair | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    early_stopping: bool | int | dict | EarlyStopping = True,
+    seed: int = 0,
+    shuffle: bool = True,
+    steps_per_execution: int | str = "auto",
+    run_dir: str | os.PathLike | RunFolder | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    verbose: int | str = "auto",
+) -> FitResult:
+    """Trains a compiled model (step 4 of the recipe).
+
+    Args:
+        model: a compiled `keras.Model` (see `kerasnn.compile`).
+        data: a `kerasnn.datasets.Dataset` (its train split is used; its test split is
+            evaluated at the end into `FitResult.test_metrics`) or an ``(x, y)`` pair.
+        epochs: maximum number of epochs. Defaults to 100.
+        batch_size: samples per gradient step. Defaults to 32.
+        validation_split: fraction of the training data held out for validation, split
+            stratified (classification) with `seed` — unlike Keras's, which takes the last
+            samples unshuffled. 0 disables it. Ignored when `validation_data` is given.
+            Defaults to 0.1.
+        validation_data: an explicit ``(x_val, y_val)`` pair. Defaults to `None`.
+        callbacks: extra Keras callbacks. Defaults to none.
+        early_stopping: `True` (patience 10 on ``val_loss``, best weights restored), an int
+            patience, a dict of `kerasnn.callbacks.EarlyStopping` arguments, an instance, or
+            `False`. Needs validation data. Defaults to `True`.
+        seed: seeds Python, NumPy, TensorFlow (weights, dropout), the shuffle order and the
+            validation split: the same seed gives the same result on CPU. Defaults to 0.
+        shuffle: reshuffle the training data every epoch. Defaults to `True`.
+        steps_per_execution: training steps run per graph execution; ``"auto"`` fuses a whole
+            epoch, up to 64 steps. Defaults to ``"auto"``.
+        run_dir: folder for the run's `history.csv`, `metrics.json`, `model.keras` and
+            `history.png`; written in a staging folder and moved into place at the end. Either
+            a path or an open `kerasnn.runs.RunFolder` (which the caller then finalizes).
+            Defaults to `None` (nothing written).
+        resume: continue an interrupted run in `run_dir` from its last completed epoch
+            (`keras.callbacks.BackupAndRestore`). Defaults to `False`.
+        overwrite: replace a finished run in `run_dir` once this one finishes. Defaults to
+            `False`.
+        verbose: Keras progress output (0, 1, 2 or ``"auto"``). Defaults to ``"auto"``.
+
+    Returns:
+        A `FitResult`.
+
+    Raises:
+        ValueError: non-positive epochs/batch size, a validation split outside [0, 1), data
+            that does not fit the model (shape, NaN/inf, labels outside [0, classes)), or a
+            `run_dir` that already holds a run — all before any training.
+        RuntimeError: the model is not compiled.
+
+    Example:
+
+    >>> import kerasnn as knn
+    >>> data = knn.datasets.load("iris")
+    >>> model = knn.compile(knn.models.mlp(data, hidden=[16]), learning_rate=0.01)
+    >>> result = fit(model, data, epochs=5, verbose=0)
+    >>> len(result.history["loss"])
+    5
+    """
+    positive_int("epochs", epochs)
+    positive_int("batch_size", batch_size)
+    fraction("validation_split", validation_split, allow_zero=True)
+    if not model.compiled:
+        raise RuntimeError(
+            "The model is not compiled: call kerasnn.compile(model, ...) (or model.compile) "
+            "before kerasnn.fit."
+        )
+    x, y = _arrays(data, "train")
+    check_data(model, x, y, "data")
+    if validation_data is not None:
+        x_val, y_val = _arrays(validation_data, "train")
+        check_data(model, x_val, y_val, "validation_data")
+    elif validation_split > 0:
+        stratify = task_of(model) in ("classification", "binary")
+        x, x_val, y, y_val = split(x, y, test_size=validation_split, seed=seed, stratify=stratify)
+    else:
+        x_val = y_val = None
+    if steps_per_execution == "auto":
+        steps_per_execution = auto_steps_per_execution(len(x), batch_size)
+    positive_int("steps_per_execution", steps_per_execution)
+
+    folder: RunFolder | None = None
+    owns_folder = False
+    if isinstance(run_dir, RunFolder):
+        folder = run_dir.open()
+    elif run_dir is not None:
+        folder = RunFolder(run_dir, overwrite=overwrite, resume=resume).open()
+        owns_folder = True
+
+    keras.utils.set_random_seed(seed)
+    _set_steps_per_execution(model, steps_per_execution)
+    train_ds = _pipeline(x, y, batch_size, shuffle=shuffle, seed=seed)
+    val_ds = None
+    if x_val is not None:
+        val_ds = _pipeline(x_val, y_val, max(batch_size, EVAL_BATCH_SIZE), shuffle=False, seed=seed)
+
+    guard = NaNGuard()
+    stopper = _early_stopping(early_stopping, has_validation=val_ds is not None)
+    cbs: list[keras.callbacks.Callback] = [guard, *callbacks]
+    if stopper is not None:
+        if folder is not None and stopper.state_dir is None:
+            stopper.state_dir = folder.state_dir
+        cbs.append(stopper)
+    if folder is not None:
+        cbs += [
+            HistoryLog(folder.file("history.csv")),
+            keras.callbacks.BackupAndRestore(str(folder.backup_dir)),
+        ]
+
+    start = time.perf_counter()
+    keras_history = model.fit(
+        train_ds,
+        epochs=epochs,
+        validation_data=val_ds,
+        callbacks=cbs,
+        verbose=verbose,
+        shuffle=False,  # train_ds is already shuffled by tf.data, reproducibly
+    )
+    wall_time = time.perf_counter() - start
+
+    if folder is not None:
+        rows = read_history_csv(folder.file("history.csv"))
+        history = {k: [float(r[k]) for r in rows] for k in rows[0] if k != "epoch"}
+    else:
+        history = {k: [float(v) for v in vals] for k, vals in keras_history.history.items()}
+    n_epochs = len(history["loss"])
+    if stopper is not None and stopper.best is not None:
+        best_epoch = stopper.best_epoch
+    else:
+        best_epoch = n_epochs - 1
+    if guard.message is not None:
+        stop_reason = "nan_loss"
+    elif stopper is not None and stopper.stop_reason:
+        stop_reason = stopper.stop_reason
+    else:
+        stop_reason = "completed"
+    test_metrics = evaluate(model, data) if isinstance(data, Dataset) else None
+    result = FitResult(
+        history=history,
+        epochs=n_epochs,
+        best_epoch=best_epoch,
+        best_metrics={k: v[best_epoch] for k, v in history.items()},
+        final_metrics={k: v[-1] for k, v in history.items()},
+        test_metrics=test_metrics,
+        stop_reason=stop_reason,
+        message=guard.message,
+        wall_time=wall_time,
+        run_dir=None,
+        steps_per_execution=steps_per_execution,
+    )
+    if folder is not None:
+        _write_run(folder, model, result)
+        result.run_dir = folder.path
+        if owns_folder:
+            folder.finalize()
+    return result
+
+
+def _write_run(folder: RunFolder, model: keras.Model, result: FitResult) -> None:
+    from kerasnn import plots  # matplotlib is imported only when a run folder is written
+
+    model.save(folder.file("model.keras"))
+    summary = result.to_dict()
+    summary.pop("history")
+    summary["run_dir"] = str(folder.path)
+    folder.write_json("metrics.json", summary)
+    plots.plot_history(result.history, best_epoch=result.best_epoch, path=folder.file("history.png"))
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------------------------
+def evaluate(model: keras.Model, data: Data, *, batch_size: int = EVAL_BATCH_SIZE) -> dict:
+    """Computes the compiled loss and metrics on the test split (step 5 of the recipe).
+
+    Args:
+        model: a compiled `keras.Model`.
+        data: a `kerasnn.datasets.Dataset` (its test split is used) or an ``(x, y)`` pair.
+        batch_size: evaluation batch size (does not change the result). Defaults to 1024.
+
+    Returns:
+        A dict ``{"loss": ..., "accuracy": ..., ...}`` of Python floats.
+
+    Raises:
+        ValueError: data that does not fit the model (shape, NaN/inf, label range).
+
+    Example:
+
+    >>> import kerasnn as knn
+    >>> data = knn.datasets.load("iris")
+    >>> model = knn.compile(knn.models.mlp(data, hidden=[4]))
+    >>> sorted(evaluate(model, data))
+    ['accuracy', 'loss']
+    """
+    positive_int("batch_size", batch_size)
+    x, y = _arrays(data, "test")
+    check_data(model, x, y, "data")
+    results = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in results.items()}

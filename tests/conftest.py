@@ -1,0 +1,17 @@
+"""Test-wide setup: TensorFlow backend, quiet logs, a fixed seed before every test."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    """Every test starts from the same global seed (Python, NumPy, TensorFlow)."""
+    keras.utils.set_random_seed(1337)
+    yield
+    keras.backend.clear_session()
