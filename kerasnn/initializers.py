@@ -24,8 +24,9 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "small_normal": ("RandomNormal", {"mean": 0.0, "stddev": 0.01}),
 }
 
+# Keras names that build an initializer from the name alone ("constant" needs a value: pass
+# keras.initializers.Constant(value) or a config dict instead).
 _KERAS_NAMES = (
-    "constant",
     "glorot_normal",
     "glorot_uniform",
     "he_normal",

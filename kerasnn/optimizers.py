@@ -6,6 +6,7 @@ momentum. Other Keras optimizer names (adagrad, adadelta, adamax, nadam, lion…
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import keras
@@ -86,10 +87,11 @@ def get(
         cls, defaults = _KERAS_CLASSES[key], {}
     config = {**defaults, **{k: v for k, v in kwargs.items() if v is not None}}
     if learning_rate is not None:
-        is_number = isinstance(learning_rate, int | float) and not isinstance(learning_rate, bool)
+        is_number = isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool)
         if is_number and not learning_rate > 0:
             raise invalid("learning_rate", "a number > 0 or a LearningRateSchedule", learning_rate)
-        config["learning_rate"] = learning_rate
+        # Keras refuses ints and NumPy scalars: pass numbers as Python floats.
+        config["learning_rate"] = float(learning_rate) if is_number else learning_rate
     accepted = set(cls().get_config())
     unknown = sorted(set(config) - accepted)
     if unknown:

@@ -253,13 +253,45 @@ def check_data(model: keras.Model, x: np.ndarray, y: np.ndarray, argument: str) 
     validate_arrays(x, y, task=task, num_classes=num_classes, argument=argument)
 
 
+class _EpochCounter(keras.callbacks.Callback):
+    """Publishes the current epoch to the input pipeline, which derives its shuffle from it."""
+
+    def __init__(self, variable: tf.Variable) -> None:
+        super().__init__()
+        self.variable = variable
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.variable.assign(epoch)
+
+
 def _pipeline(
-    x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    seed: int,
+    epoch: tf.Variable | None,
 ) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    """Batches of ``(x, y)``; with `epoch`, reshuffled each epoch in an order that depends only
+    on ``(seed, epoch)`` — so a run resumed at epoch k sees the same batches as an
+    uninterrupted one."""
+    x_t, y_t = tf.constant(x), tf.constant(y)
+    n = len(x)
+    if epoch is None:
+        indices = tf.data.Dataset.range(n)
+    else:
+
+        def permutation(_: tf.Tensor) -> tf.data.Dataset:
+            key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+            order = tf.argsort(tf.random.stateless_uniform([n], seed=key))
+            return tf.data.Dataset.from_tensor_slices(tf.cast(order, tf.int64))
+
+        indices = tf.data.Dataset.from_tensors(0).flat_map(permutation)
+        indices = indices.apply(tf.data.experimental.assert_cardinality(n))
+    batches = indices.batch(batch_size).map(
+        lambda i: (tf.gather(x_t, i), tf.gather(y_t, i)), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def auto_steps_per_execution(n_samples: int, batch_size: int) -> int:
@@ -332,7 +364,8 @@ def fit(
             `False`. Needs validation data. Defaults to `True`.
         seed: seeds Python, NumPy, TensorFlow (weights, dropout), the shuffle order and the
             validation split: the same seed gives the same result on CPU. Defaults to 0.
-        shuffle: reshuffle the training data every epoch. Defaults to `True`.
+        shuffle: reshuffle the training data every epoch, in an order fixed by `seed` and the
+            epoch number (so a resumed run sees the same batches). Defaults to `True`.
         steps_per_execution: training steps run per graph execution; ``"auto"`` fuses a whole
             epoch, up to 64 steps. Defaults to ``"auto"``.
         run_dir: folder for the run's `history.csv`, `metrics.json`, `model.keras` and
@@ -395,14 +428,17 @@ def fit(
 
     keras.utils.set_random_seed(seed)
     _set_steps_per_execution(model, steps_per_execution)
-    train_ds = _pipeline(x, y, batch_size, shuffle=shuffle, seed=seed)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False) if shuffle else None
+    train_ds = _pipeline(x, y, batch_size, seed=seed, epoch=epoch)
     val_ds = None
     if x_val is not None:
-        val_ds = _pipeline(x_val, y_val, max(batch_size, EVAL_BATCH_SIZE), shuffle=False, seed=seed)
+        val_ds = _pipeline(x_val, y_val, max(batch_size, EVAL_BATCH_SIZE), seed=seed, epoch=None)
 
     guard = NaNGuard()
     stopper = _early_stopping(early_stopping, has_validation=val_ds is not None)
     cbs: list[keras.callbacks.Callback] = [guard, *callbacks]
+    if epoch is not None:
+        cbs.insert(0, _EpochCounter(epoch))
     if stopper is not None:
         if folder is not None and stopper.state_dir is None:
             stopper.state_dir = folder.state_dir
@@ -420,7 +456,7 @@ def fit(
         validation_data=val_ds,
         callbacks=cbs,
         verbose=verbose,
-        shuffle=False,  # train_ds is already shuffled by tf.data, reproducibly
+        shuffle=False,  # train_ds shuffles itself, per (seed, epoch)
     )
     wall_time = time.perf_counter() - start
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +44,8 @@ def resolve_target(
     else:
         if isinstance(input_shape, int) and not isinstance(input_shape, bool):
             input_shape = (input_shape,)
-        try:
-            shape = tuple(int(d) for d in input_shape)
+        try:  # operator.index refuses floats and strings instead of truncating/parsing them
+            shape = tuple(operator.index(d) for d in input_shape)
         except TypeError:
             shape = ()
         if not shape or any(d <= 0 for d in shape):

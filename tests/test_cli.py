@@ -1,0 +1,166 @@
+"""The `kerasnn` command: help, train, bad input, a real SIGKILL then --resume, NaN stops."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kerasnn.callbacks import read_history_csv
+from kerasnn.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+KERASNN = [sys.executable, "-m", "kerasnn"]
+
+
+def _env():
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+
+
+def _recipe(tmp_path, **fit):
+    config = {
+        "name": "cli",
+        "data": {"name": "digits"},
+        "model": {"hidden": [64]},
+        "optimizer": {"name": "adam", "learning_rate": 0.003},
+        "fit": {"epochs": 3, **fit},
+    }
+    path = tmp_path / "cli.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_help_documents_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "train" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--set", "--out", "--resume", "--overwrite"):
+        assert flag in out
+
+
+def test_train_in_process_prints_summary(tmp_path, capsys):
+    code = main(["train", str(_recipe(tmp_path)), "--out", str(tmp_path / "run"), "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "kerasnn: cli: test: accuracy" in out
+    assert (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--set", "fit.epochs=0"], "argument fit.epochs, expected a positive integer"),
+        (["--set", "model.activation=rleu"], "Did you mean 'relu'"),
+        (["--set", "optimizer=adamm"], "argument optimizer, expected one of"),
+        (["--set", "data.name=nope"], "digits"),
+        (["--set", "fit.batch_size=-2"], "argument fit.batch_size"),
+        (["--set", "modle.hidden=[3]"], "Unknown recipe key 'modle'"),
+    ],
+)
+def test_bad_input_exits_2_with_message(tmp_path, capsys, args, match):
+    code = main(["train", str(_recipe(tmp_path)), "--out", str(tmp_path / "run"), *args])
+    assert code == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_existing_run_is_refused_then_overwritten(tmp_path, capsys):
+    recipe = str(_recipe(tmp_path))
+    out = str(tmp_path / "run")
+    assert main(["train", recipe, "--out", out, "--quiet"]) == 0
+    assert main(["train", recipe, "--out", out, "--quiet"]) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+    assert main(["train", recipe, "--out", out, "--quiet", "--overwrite", "--set", "seed=1"]) == 0
+    assert yaml.safe_load((tmp_path / "run" / "recipe.yaml").read_text())["seed"] == 1
+
+
+def test_nan_loss_exits_1_and_keeps_the_run(tmp_path, capsys):
+    recipe = _recipe(tmp_path, epochs=20)
+    code = main(
+        ["train", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]
+        + ["--set", "optimizer={name: sgd, learning_rate: 100000.0}"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "the loss became nan at epoch" in err.lower() or "the loss became inf" in err.lower()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["stop_reason"] == "nan_loss"
+
+
+def _wait_for_rows(path: Path, rows: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(read_history_csv(path)) >= rows:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended before {rows} epochs: {proc.stderr.read()}")
+        time.sleep(0.05)
+    raise AssertionError("training did not reach the kill point in time")
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_continues_and_matches(tmp_path):
+    """A real SIGKILL mid-run, then `kerasnn train --resume`: at most one epoch is lost and the
+    run ends with the same history as an uninterrupted one."""
+    # Small batches without fused steps make each epoch slow enough to kill in the middle.
+    overrides = ["fit.epochs=8", "fit.batch_size=4", "fit.steps_per_execution=1"]
+    recipe = str(_recipe(tmp_path))
+    sets = [arg for o in overrides for arg in ("--set", o)]
+
+    straight = subprocess.run(
+        [*KERASNN, "train", recipe, "--out", str(tmp_path / "straight"), "--quiet", *sets],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert straight.returncode == 0, straight.stderr
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [*KERASNN, "train", recipe, "--out", str(out), "--quiet", *sets],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_rows(tmp_path / "killed.partial" / "history.csv", 3, proc)
+        time.sleep(0.1)  # land somewhere inside the next epoch
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists()
+    done_before_kill = len(read_history_csv(tmp_path / "killed.partial" / "history.csv"))
+    assert 3 <= done_before_kill < 8
+
+    resumed = subprocess.run(
+        [*KERASNN, "train", recipe, "--out", str(out), "--quiet", "--resume", *sets],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    a = read_history_csv(tmp_path / "straight" / "history.csv")
+    b = read_history_csv(out / "history.csv")
+    assert [r["epoch"] for r in b] == [str(i) for i in range(8)]
+    assert len(a) == len(b)
+    for row_a, row_b in zip(a, b, strict=True):
+        assert float(row_b["loss"]) == pytest.approx(float(row_a["loss"]), rel=1e-4)
+    metrics_a = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    metrics_b = json.loads((out / "metrics.json").read_text())
+    assert metrics_b["test_metrics"] == pytest.approx(metrics_a["test_metrics"], rel=1e-4)
+    assert not (tmp_path / "killed.partial").exists()
