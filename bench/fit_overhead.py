@@ -17,7 +17,8 @@ What is measured:
     The arms alternate (raw, kerasnn, kerasnn_60, raw, …) for ``--repeats`` rounds in one
     process, after one untimed 1-epoch warm-up of each arm (pays TensorFlow's one-off start-up
     costs). Every build is preceded by ``keras.utils.set_random_seed(0)``, so all arms start
-    from the same weights (checked, reported as ``same_initial_weights``).
+    from the same weights (checked, reported as ``same_initial_weights``). The 1-minute load
+    average before and after is reported: other processes on the machine skew the times.
 
     Times (``fit_s``) are of the training call: ``model.fit`` for raw, the whole ``knn.fit``
     call for kerasnn — which also splits and checks the data and evaluates on the test split, so
@@ -190,6 +191,7 @@ def main() -> None:
     repeats, epochs = (1, 3) if args.quick else (args.repeats, args.epochs)
 
     tf.get_logger().setLevel("ERROR")  # each run builds a new model: retracing is expected
+    load_before = os.getloadavg()[0]
     data = knn.datasets.load("digits", test_size=0.2, seed=SEED)
     arms = [
         Arm("raw", train_raw),
@@ -239,6 +241,7 @@ def main() -> None:
             "kerasnn": knn.__version__,
         },
         "cpu_count": os.cpu_count(),
+        "loadavg_1min": {"before": load_before, "after": os.getloadavg()[0]},
     }
     print(json.dumps(report))
 

@@ -44,9 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue an interrupted run of this recipe from its last completed epoch",
     )
-    train.add_argument(
-        "--overwrite", action="store_true", help="replace a finished run in --out"
-    )
+    train.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     return parser
 

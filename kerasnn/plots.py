@@ -10,7 +10,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # no display here; must precede pyplot's import
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def _metric_names(history: Mapping[str, Sequence[float]]) -> list[str]:
@@ -69,11 +69,11 @@ def plot_history(
         if val:
             ax.plot(epochs, list(val), label=f"validation {name}", color="tab:orange")
             if name == "loss":
-                ax.fill_between(
-                    epochs, train, list(val), color="tab:red", alpha=0.12, label="gap"
-                )
+                ax.fill_between(epochs, train, list(val), color="tab:red", alpha=0.12, label="gap")
         if best_epoch is not None and 0 <= best_epoch < len(train):
-            ax.axvline(best_epoch + 1, color="gray", ls="--", lw=1, label=f"best ({best_epoch + 1})")
+            ax.axvline(
+                best_epoch + 1, color="gray", ls="--", lw=1, label=f"best ({best_epoch + 1})"
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         if name == "loss" and min(train) > 0:

@@ -97,7 +97,7 @@ def task_of(model: keras.Model) -> str | None:
     return None
 
 
-def compile(  # noqa: A001 - the lectures' name for this step
+def compile(
     model: keras.Model,
     optimizer: str | keras.optimizers.Optimizer = "adam",
     *,
@@ -322,8 +322,9 @@ def _early_stopping(
     if isinstance(early_stopping, dict):
         return EarlyStopping(**early_stopping)
     raise invalid(
-        "early_stopping", "a bool, a patience (int), a dict of EarlyStopping arguments or an "
-        "EarlyStopping instance", early_stopping
+        "early_stopping",
+        "a bool, a patience (int), a dict of EarlyStopping arguments or an EarlyStopping instance",
+        early_stopping,
     )
 
 
@@ -506,7 +507,9 @@ def _write_run(folder: RunFolder, model: keras.Model, result: FitResult) -> None
     summary.pop("history")
     summary["run_dir"] = str(folder.path)
     folder.write_json("metrics.json", summary)
-    plots.plot_history(result.history, best_epoch=result.best_epoch, path=folder.file("history.png"))
+    plots.plot_history(
+        result.history, best_epoch=result.best_epoch, path=folder.file("history.png")
+    )
 
 
 # --------------------------------------------------------------------------------------------

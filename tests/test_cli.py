@@ -86,8 +86,10 @@ def test_existing_run_is_refused_then_overwritten(tmp_path, capsys):
 def test_nan_loss_exits_1_and_keeps_the_run(tmp_path, capsys):
     recipe = _recipe(tmp_path, epochs=20)
     code = main(
-        ["train", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]
-        + ["--set", "optimizer={name: sgd, learning_rate: 100000.0}"]
+        [
+            *("train", str(recipe), "--out", str(tmp_path / "run"), "--quiet"),
+            *("--set", "optimizer={name: sgd, learning_rate: 100000.0}"),
+        ]
     )
     assert code == 1
     err = capsys.readouterr().err

@@ -25,7 +25,9 @@ def test_bundled_recipes_validate():
     for path in RECIPES.glob("*.yaml"):
         recipe = Recipe.from_yaml(path)
         assert recipe.name == path.stem
-        assert Recipe.from_dict(recipe.resolved().to_dict()).to_dict() == recipe.resolved().to_dict()
+        assert (
+            Recipe.from_dict(recipe.resolved().to_dict()).to_dict() == recipe.resolved().to_dict()
+        )
 
 
 def test_round_trip_through_yaml(tmp_path):
@@ -70,7 +72,10 @@ def test_overrides():
         ({"fit": {"batch_size": -1}}, r"argument fit.batch_size, expected a positive integer"),
         ({"model": {"builder": "mpl"}}, r"model.builder, expected one of .*Did you mean 'mlp'"),
         ({"optimizer": {"name": "adamm"}}, r"argument optimizer, expected one of"),
-        ({"optimizer": {"name": "sgd", "betta": 1}}, r"invalid argument for optimizer 'sgd': betta"),
+        (
+            {"optimizer": {"name": "sgd", "betta": 1}},
+            r"invalid argument for optimizer 'sgd': betta",
+        ),
         ({"data": {"test_size": 0.2}}, r"data section needs a name"),
         ({"seed": -1}, r"recipe key 'seed', expected an integer >= 0"),
         ({"metrics": "accuracy"}, r"recipe key 'metrics', expected a list"),
@@ -103,7 +108,11 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [
-        ({"model": {"activation": "rleu"}}, ValueError, r"argument activation.*Did you mean 'relu'"),
+        (
+            {"model": {"activation": "rleu"}},
+            ValueError,
+            r"argument activation.*Did you mean 'relu'",
+        ),
         ({"model": {"initializer": "xavier"}}, ValueError, r"argument initializer"),
         ({"model": {"hidden": [0]}}, ValueError, r"argument hidden\[0\], expected a positive"),
         ({"data": {"name": "mnits"}}, ValueError, r"mnist"),

@@ -81,7 +81,9 @@ def test_compile_clipnorm_reaches_the_optimizer(iris):
 
 
 def test_compile_refuses_unknown_optimizer(iris):
-    with pytest.raises(ValueError, match=r"argument optimizer, expected one of .*Did you mean 'rmsprop'"):
+    with pytest.raises(
+        ValueError, match=r"argument optimizer, expected one of .*Did you mean 'rmsprop'"
+    ):
         _model(iris, optimizer="rmsprob")
 
 
@@ -181,7 +183,9 @@ def test_fit_rejects_bad_arguments(iris, kwargs, match):
 def test_fit_rejects_wrong_input_shape(iris):
     model = _model(iris)
     x = np.zeros((10, 5), "float32")
-    with pytest.raises(ValueError, match=r"expected samples of shape \(4,\).*Received: samples of shape \(5,\)"):
+    with pytest.raises(
+        ValueError, match=r"expected samples of shape \(4,\).*Received: samples of shape \(5,\)"
+    ):
         knn.fit(model, (x, np.zeros(10, "int32")), verbose=0)
 
 
@@ -197,7 +201,7 @@ def test_fit_rejects_labels_outside_classes(iris):
 def test_fit_rejects_non_finite_data(iris, bad):
     x = iris.x_train.copy()
     x[5, 1] = bad
-    with pytest.raises(ValueError, match="NaN|inf"):
+    with pytest.raises(ValueError, match=r"NaN|inf"):
         knn.fit(_model(iris), (x, iris.y_train), verbose=0)
 
 

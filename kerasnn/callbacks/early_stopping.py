@@ -119,7 +119,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             "stopped_epoch": self.stopped_epoch,
             "weights_file": weights_file,
         }
-        entries = [e for e in entries if e["epoch"] < epoch][-1:] + [entry]
+        entries = [*[e for e in entries if e["epoch"] < epoch][-1:], entry]
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"entries": entries}))
         os.replace(tmp, path)
