@@ -83,7 +83,8 @@ def layer(
 
     Args:
         identifier: an activation name or alias (see `names()`), a callable such as
-            `keras.activations.relu`, or a `keras.layers.Layer` instance (returned as is).
+            `keras.activations.relu`, or a `keras.layers.Layer` instance (copied through its
+            config, so each call returns a new layer with its own weights).
             `None` means the identity.
         name: optional name for the new layer.
         **layer_kwargs: passed to the new layer (e.g. ``dtype="float32"``).
@@ -104,7 +105,9 @@ def layer(
     if identifier is None:
         return keras.layers.Activation("linear", name=name, **layer_kwargs)
     if isinstance(identifier, keras.layers.Layer):
-        return identifier
+        # A fresh copy per call: one instance reused in every hidden layer would share weights.
+        config = identifier.get_config() | {"name": name or identifier.name, **layer_kwargs}
+        return identifier.__class__.from_config(config)
     if isinstance(identifier, str):
         key = canonical_name(identifier)
         if key in _LAYER_FACTORIES:

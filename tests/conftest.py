@@ -14,4 +14,5 @@ def _seed() -> None:
     """Every test starts from the same global seed (Python, NumPy, TensorFlow)."""
     keras.utils.set_random_seed(1337)
     yield
-    keras.backend.clear_session()
+    # free_memory=False skips a full garbage collection per test (~0.3 s each).
+    keras.backend.clear_session(free_memory=False)

@@ -39,10 +39,6 @@ def test_name_gives_class_and_hyperparameters(name, cls, lr, hyper):
     assert type(optimizers.get(name.upper())) is cls
 
 
-def test_default_is_adam():
-    assert type(optimizers.get()) is keras.optimizers.Adam
-
-
 # name -> w after two steps from w=1 with gradient 2 and learning rate 0.1
 # sgd: w -= 0.2 each step; momentum: v = 0.9 v - 0.2, w += v (-0.2, then -0.38);
 # nesterov: w += 0.9 v - 0.2 with the updated v (-0.38, then -0.542).
@@ -76,10 +72,10 @@ def test_none_kwargs_keep_defaults():
     assert opt.weight_decay is None
 
 
-@pytest.mark.parametrize("learning_rate", [0.3, 1, np.float32(0.25)])
-def test_learning_rate_number(learning_rate):
-    opt = optimizers.get("sgd", learning_rate=learning_rate)
-    assert float(opt.learning_rate) == pytest.approx(float(learning_rate))
+def test_learning_rate_number():
+    for learning_rate in (0.3, 1, np.float32(0.25)):
+        opt = optimizers.get("sgd", learning_rate=learning_rate)
+        assert float(opt.learning_rate) == pytest.approx(float(learning_rate))
 
 
 def test_learning_rate_schedule():
@@ -96,7 +92,8 @@ def test_instance_passes_through():
     assert optimizers.get(instance) is instance
 
 
-def test_each_call_gives_a_new_optimizer():
+def test_default_is_a_new_adam():
+    assert type(optimizers.get()) is keras.optimizers.Adam
     assert optimizers.get("adam") is not optimizers.get("adam")
 
 
@@ -118,30 +115,27 @@ def test_nesterov_flag_is_refused_by_adam():
         optimizers.get("adam", nesterov=True)
 
 
-@pytest.mark.parametrize("learning_rate", [0, -0.001, np.float32(-0.1), float("nan")])
-def test_learning_rate_must_be_positive(learning_rate):
-    expected = (
-        "Received an invalid value for argument learning_rate, expected a number > 0 or a "
-        f"LearningRateSchedule. Received: learning_rate={learning_rate!r}"
-    )
-    with pytest.raises(ValueError, match=re.escape(expected)):
-        optimizers.get("adam", learning_rate=learning_rate)
+def test_learning_rate_must_be_positive():
+    for learning_rate in (0, -0.001, np.float32(-0.1), float("nan")):
+        expected = (
+            "Received an invalid value for argument learning_rate, expected a number > 0 or a "
+            f"LearningRateSchedule. Received: learning_rate={learning_rate!r}"
+        )
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            optimizers.get("adam", learning_rate=learning_rate)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "received"),
-    [
+def test_instance_with_arguments_is_refused():
+    for kwargs, received in [
         ({"learning_rate": 0.1}, "learning_rate=0.1, kwargs={}"),
         ({"momentum": 0.5}, "learning_rate=None, kwargs={'momentum': 0.5}"),
-    ],
-)
-def test_instance_with_arguments_is_refused(kwargs, received):
-    expected = (
-        "Received an optimizer instance together with learning_rate or other arguments; set "
-        f"them on the instance instead. Received: {received}"
-    )
-    with pytest.raises(ValueError, match=re.escape(expected)):
-        optimizers.get(keras.optimizers.SGD(), **kwargs)
+    ]:
+        expected = (
+            "Received an optimizer instance together with learning_rate or other arguments; set "
+            f"them on the instance instead. Received: {received}"
+        )
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            optimizers.get(keras.optimizers.SGD(), **kwargs)
 
 
 def test_unknown_name_lists_names():

@@ -42,10 +42,10 @@ def resolve_target(
         outputs = data.output_units if outputs is None else outputs
         task = data.task if task is None else task
     else:
-        if isinstance(input_shape, int) and not isinstance(input_shape, bool):
-            input_shape = (input_shape,)
+        is_int = isinstance(input_shape, int) and not isinstance(input_shape, bool)
+        dims = (input_shape,) if is_int else input_shape
         try:  # operator.index refuses floats and strings instead of truncating/parsing them
-            shape = tuple(operator.index(d) for d in input_shape)
+            shape = tuple(operator.index(d) for d in dims)
         except TypeError:
             shape = ()
         if not shape or any(d <= 0 for d in shape):
@@ -69,6 +69,12 @@ def resolve_target(
                 "task='regression' (or output_activation)."
             )
         task = "classification"
+    if task == "classification" and outputs < 2 and output_activation is None:
+        raise ValueError(
+            "Received an invalid value for argument outputs, expected at least 2 for "
+            "task='classification' (a softmax over one unit is always 1; use task='binary' for "
+            f"two classes with one sigmoid unit). Received: outputs={outputs}"
+        )
     if task == "binary" and outputs != 1:
         raise ValueError(
             "Received an invalid value for argument outputs, expected 1 for task='binary' "

@@ -51,7 +51,7 @@ def residual_mlp(
     Example:
 
     >>> model = residual_mlp((64,), width=16, blocks=2, outputs=10)
-    >>> sum("add" in layer.name for layer in model.layers)
+    >>> sum(isinstance(layer, keras.layers.Add) for layer in model.layers)
     2
     """
     target = resolve_target(input_shape, outputs, task, output_activation)
