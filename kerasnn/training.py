@@ -29,9 +29,9 @@ from kerasnn.runs import RunFolder
 ArrayPair = tuple[Any, Any]
 Data = Dataset | ArrayPair
 
-# Most steps fused into one graph execution. Past ~64 the per-execution overhead is already
-# negligible for the small models kerasnn targets, and callbacks' batch hooks (called once per
-# execution) stay reasonably frequent.
+# Most steps fused into one graph execution: a whole epoch of the lectures' small data sets.
+# Beyond that the per-execution overhead is already small, and callbacks' batch hooks (called
+# once per execution) stay reasonably frequent.
 MAX_STEPS_PER_EXECUTION = 64
 EVAL_BATCH_SIZE = 1024
 
@@ -254,50 +254,41 @@ def check_data(model: keras.Model, x: np.ndarray, y: np.ndarray, argument: str) 
     validate_arrays(x, y, task=task, num_classes=num_classes, argument=argument)
 
 
-class _FirstEpoch(keras.callbacks.Callback):
-    """Publishes the epoch training starts at (> 0 when resumed) to the input pipeline."""
+class _EpochCounter(keras.callbacks.Callback):
+    """Publishes the current epoch to the input pipeline, which derives its shuffle from it."""
 
     def __init__(self, variable: tf.Variable) -> None:
         super().__init__()
         self.variable = variable
-        self._seen = False
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._seen = False
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if not self._seen:
-            self._seen = True
-            self.variable.assign(epoch)
+        self.variable.assign(epoch)
 
 
 def _train_pipeline(
-    x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, first_epoch: tf.Variable | None
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, epoch: tf.Variable | None
 ) -> tf.data.Dataset:
-    """One endless stream of batches, epoch after epoch (fit runs it with `steps_per_epoch`).
+    """Batches of ``(x, y)``, one pass per epoch.
 
-    With `first_epoch`, the samples of epoch e come in an order that depends only on
-    ``(seed, e)``, so a run resumed at epoch k sees the same batches as an uninterrupted one.
-    A single iterator serves every epoch: re-creating a tf.data iterator per epoch costs more
-    than a whole epoch of the lectures' small models.
+    With `epoch`, the samples of epoch e come in an order that depends only on ``(seed, e)``:
+    a run resumed at epoch k sees the same batches as an uninterrupted one, however many
+    iterators Keras opens.
     """
-    if first_epoch is None:
-        return (
-            tf.data.Dataset.from_tensor_slices((x, y))
-            .batch(batch_size)
-            .repeat()
-            .prefetch(tf.data.AUTOTUNE)
-        )
-    x_t, y_t = tf.constant(x), tf.constant(y)
     n = len(x)
+    if epoch is None:
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+        return ds.prefetch(tf.data.AUTOTUNE)
+    x_t, y_t = tf.constant(x), tf.constant(y)
 
-    def epoch_batches(k: tf.Tensor) -> tf.data.Dataset:
-        key = tf.stack([tf.constant(seed, tf.int64), first_epoch + k])
+    def shuffled_epoch(_: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
         order = tf.argsort(tf.random.stateless_uniform([n], seed=key))
-        shuffled = (tf.gather(x_t, order), tf.gather(y_t, order))
-        return tf.data.Dataset.from_tensor_slices(shuffled).batch(batch_size)
+        arrays = (tf.gather(x_t, order), tf.gather(y_t, order))
+        return tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
 
-    return tf.data.Dataset.range(2**62).flat_map(epoch_batches).prefetch(tf.data.AUTOTUNE)
+    ds = tf.data.Dataset.from_tensors(0).flat_map(shuffled_epoch)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def auto_steps_per_execution(n_samples: int, batch_size: int) -> int:
@@ -435,8 +426,8 @@ def fit(
 
     keras.utils.set_random_seed(seed)
     _set_steps_per_execution(model, steps_per_execution)
-    first_epoch = tf.Variable(0, dtype=tf.int64, trainable=False) if shuffle else None
-    train_ds = _train_pipeline(x, y, batch_size, seed=seed, first_epoch=first_epoch)
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False) if shuffle else None
+    train_ds = _train_pipeline(x, y, batch_size, seed=seed, epoch=epoch)
     val_ds = None
     if x_val is not None:
         eval_batch = max(batch_size, EVAL_BATCH_SIZE)
@@ -449,8 +440,8 @@ def fit(
     guard = NaNGuard()
     stopper = _early_stopping(early_stopping, has_validation=val_ds is not None)
     cbs: list[keras.callbacks.Callback] = [guard, *callbacks]
-    if first_epoch is not None:
-        cbs.insert(0, _FirstEpoch(first_epoch))
+    if epoch is not None:
+        cbs.insert(0, _EpochCounter(epoch))
     if stopper is not None:
         if folder is not None and stopper.state_dir is None:
             stopper.state_dir = folder.state_dir
@@ -465,7 +456,6 @@ def fit(
     keras_history = model.fit(
         train_ds,
         epochs=epochs,
-        steps_per_epoch=math.ceil(len(x) / batch_size),
         validation_data=val_ds,
         callbacks=cbs,
         verbose=verbose,
