@@ -153,3 +153,39 @@ def dense_block(
 def seed_for(seed: int | None, index: int) -> int | None:
     """A distinct, reproducible seed per layer (None stays None: Keras's global seed)."""
     return None if seed is None else seed * 1000 + index
+
+
+def dense_stack_and_output(
+    x: Any,
+    hidden: Sequence[int],
+    target: Target,
+    *,
+    first_index: int,
+    activation: Any,
+    initializer: Any,
+    reg: keras.regularizers.Regularizer | None,
+    dropout: float,
+    batchnorm: bool,
+    output_activation: Any,
+    seed: int | None,
+) -> Any:
+    """The hidden dense blocks (numbered from `first_index`) and the output layer."""
+    for i, units in enumerate(hidden, start=first_index):
+        x = dense_block(
+            x,
+            units,
+            index=i,
+            activation=activation,
+            initializer=initializer,
+            reg=reg,
+            dropout=dropout,
+            batchnorm=batchnorm,
+            seed=seed_for(seed, i),
+        )
+    return output_layer(
+        x,
+        target,
+        output_activation=output_activation,
+        initializer=initializer,
+        seed=seed_for(seed, 0),
+    )

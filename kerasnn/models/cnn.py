@@ -12,8 +12,7 @@ from kerasnn._validation import fraction, one_of, positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
     check_units,
-    dense_block,
-    output_layer,
+    dense_stack_and_output,
     regularizer,
     resolve_target,
     seed_for,
@@ -103,23 +102,17 @@ def cnn(
         if min(x.shape[1], x.shape[2]) >= pool_size:
             x = keras.layers.MaxPooling2D(pool_size, name=f"pool_{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    for j, units in enumerate(dense, start=len(filters) + 1):
-        x = dense_block(
-            x,
-            units,
-            index=j,
-            activation=activation,
-            initializer=initializer,
-            reg=reg,
-            dropout=dropout,
-            batchnorm=batchnorm,
-            seed=seed_for(seed, j),
-        )
-    outputs_ = output_layer(
+    outputs_ = dense_stack_and_output(
         x,
+        dense,
         target,
-        output_activation=output_activation,
+        first_index=len(filters) + 1,
+        activation=activation,
         initializer=initializer,
-        seed=seed_for(seed, 0),
+        reg=reg,
+        dropout=dropout,
+        batchnorm=batchnorm,
+        output_activation=output_activation,
+        seed=seed,
     )
     return keras.Model(inputs, outputs_, name=name)

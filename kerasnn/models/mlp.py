@@ -11,11 +11,9 @@ from kerasnn._validation import fraction
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
     check_units,
-    dense_block,
-    output_layer,
+    dense_stack_and_output,
     regularizer,
     resolve_target,
-    seed_for,
 )
 
 
@@ -82,23 +80,17 @@ def mlp(
     x = inputs
     if len(target.input_shape) > 1:
         x = keras.layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(hidden, start=1):
-        x = dense_block(
-            x,
-            units,
-            index=i,
-            activation=activation,
-            initializer=initializer,
-            reg=reg,
-            dropout=dropout,
-            batchnorm=batchnorm,
-            seed=seed_for(seed, i),
-        )
-    outputs_ = output_layer(
+    outputs_ = dense_stack_and_output(
         x,
+        hidden,
         target,
-        output_activation=output_activation,
+        first_index=1,
+        activation=activation,
         initializer=initializer,
-        seed=seed_for(seed, 0),
+        reg=reg,
+        dropout=dropout,
+        batchnorm=batchnorm,
+        output_activation=output_activation,
+        seed=seed,
     )
     return keras.Model(inputs, outputs_, name=name)
