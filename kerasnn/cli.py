@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 EXIT_OK, EXIT_TRAINING_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -16,9 +16,18 @@ def _parser() -> argparse.ArgumentParser:
         description="Describe, compile, fit and evaluate Keras models from YAML recipes.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (add_arguments, _) in COMMANDS.items():
+        add_arguments(sub, name)
+    return parser
 
+
+# One entry per command: name -> (add_arguments(subparsers, name), run(args) -> exit code).
+# A new command adds its two functions below and one line to COMMANDS.
+
+
+def _add_train(sub: argparse._SubParsersAction, name: str) -> None:
     train = sub.add_parser(
-        "train",
+        name,
         help="train a model from a recipe and write its run folder",
         description=(
             "Train the model a recipe describes and write the run folder: recipe.yaml (what "
@@ -46,7 +55,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
-    return parser
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -64,18 +72,21 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+COMMANDS: dict[str, tuple[Callable[..., None], Callable[[argparse.Namespace], int]]] = {
+    "train": (_add_train, _train),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kerasnn` console script; returns the exit code."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = _parser().parse_args(argv)
     try:
-        if args.command == "train":
-            return _train(args)
+        return COMMANDS[args.command][1](args)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
         print(f"kerasnn: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects others
 
 
 if __name__ == "__main__":  # pragma: no cover
