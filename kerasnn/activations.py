@@ -62,6 +62,11 @@ def keras_names() -> list[str]:
     )
 
 
+def layer_factories() -> dict[str, Callable[..., keras.layers.Layer]]:
+    """The layer-based activations by name (a copy): ``{"prelu": keras.layers.PReLU, ...}``."""
+    return dict(_LAYER_FACTORIES)
+
+
 def names() -> list[str]:
     """Every activation name accepted by kerasnn: Keras names, aliases and registered layers."""
     return sorted(set(keras_names()) | set(ALIASES) | set(_LAYER_FACTORIES))
