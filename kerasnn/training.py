@@ -150,18 +150,21 @@ def compile(
             "Received an invalid value for argument model, expected a keras.Model. "
             f"Received: model of type {type(model)}"
         )
-    opt = optimizers.get(
-        optimizer,
-        learning_rate=learning_rate,
-        clipnorm=clipnorm,
-        clipvalue=clipvalue,
-        **optimizer_kwargs,
-    )
-    if loss is None or metrics is None:
-        task = task or infer_task(model)
-    loss = default_loss(task) if loss is None else loss
-    metrics = default_metrics(task) if metrics is None else list(metrics)
-    model.compile(optimizer=opt, loss=loss, metrics=metrics, jit_compile=jit_compile)
+    # Optimizer and metric variables belong to the strategy the model was built under
+    # (kerasnn.devices.strategy): create them in its scope (a no-op without one).
+    with model.distribute_strategy.scope():
+        opt = optimizers.get(
+            optimizer,
+            learning_rate=learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            **optimizer_kwargs,
+        )
+        if loss is None or metrics is None:
+            task = task or infer_task(model)
+        loss = default_loss(task) if loss is None else loss
+        metrics = default_metrics(task) if metrics is None else list(metrics)
+        model.compile(optimizer=opt, loss=loss, metrics=metrics, jit_compile=jit_compile)
     return model
 
 
@@ -350,7 +353,9 @@ def fit(
         data: a `kerasnn.datasets.Dataset` (its train split is used; its test split is
             evaluated at the end into `FitResult.test_metrics`) or an ``(x, y)`` pair.
         epochs: maximum number of epochs. Defaults to 100.
-        batch_size: samples per gradient step. Defaults to 32.
+        batch_size: samples per gradient step. Under a `tf.distribute` strategy (model built
+            in ``strategy.scope()``) this is the global batch, split evenly across the
+            replicas; see `kerasnn.devices.global_batch_size`. Defaults to 32.
         validation_split: fraction of the training data held out for validation, split
             stratified (classification) with `seed` — unlike Keras's, which takes the last
             samples unshuffled. 0 disables it. Ignored when `validation_data` is given.
