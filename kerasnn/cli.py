@@ -67,9 +67,8 @@ def _add_train(sub: argparse._SubParsersAction, name: str) -> None:
 def _train(args: argparse.Namespace) -> int:
     from kerasnn.recipe import Recipe
 
-    recipe = Recipe.from_yaml(args.recipe).with_overrides(args.overrides)
     strategy, out, scratch = None, args.out, None
-    if args.strategy is not None:
+    if args.strategy is not None:  # first: multi_worker must precede any TensorFlow op
         from kerasnn import devices
 
         strategy = devices.strategy(args.strategy)
@@ -78,6 +77,7 @@ def _train(args: argparse.Namespace) -> int:
 
             scratch = tempfile.mkdtemp(prefix="kerasnn-worker-")
             out = os.path.join(scratch, "run")
+    recipe = Recipe.from_yaml(args.recipe).with_overrides(args.overrides)
     try:
         result = recipe.run(
             out,

@@ -349,6 +349,33 @@ def parse_tf_config(text: str | None = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # strategy
 # --------------------------------------------------------------------------------------------
+class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """`MultiWorkerMirroredStrategy` whose `reduce` works with what Keras 3 passes it.
+
+    Two Keras 3.15 / TF 2.21 incompatibilities (tensorflow/tensorflow#72388) break `fit` under
+    the plain strategy:
+
+    - `fit` reduces the first ``(x, y)`` batch with ``strategy.reduce`` to build the model
+      symbolically, but `MultiWorkerMirroredStrategy.reduce` does not accept a tuple (TF: "TODO:
+      support value being a nest"): each element is reduced on its own here;
+    - the train step reduces its scalar logs with ``axis=0``, which fails on a scalar ("Invalid
+      reduction dimension 0 for input with 0 dimensions"): a scalar has no batch axis, so it is
+      reduced across replicas only (``axis=None``), which is what ``MEAN``/``SUM`` mean for it.
+
+    Everything else goes to TensorFlow unchanged.
+    """
+
+    def reduce(self, reduce_op: Any, value: Any, axis: int | None) -> Any:
+        if isinstance(value, tuple | list | dict):
+            parent = super()
+            return tf.nest.map_structure(lambda v: parent.reduce(reduce_op, v, axis), value)
+        if axis is not None:
+            local = self.experimental_local_results(value)[0]
+            if getattr(local, "shape", None) is not None and local.shape.rank == 0:
+                axis = None
+        return super().reduce(reduce_op, value, axis)
+
+
 def _logical(device_type: str) -> list[Any]:
     return tf.config.list_logical_devices(device_type)
 
@@ -393,7 +420,14 @@ def strategy(name: str | tf.distribute.Strategy = "auto") -> tf.distribute.Strat
     key = name.strip()
     if key == "multi_worker":  # before anything initialises the devices
         parse_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            return _MultiWorkerMirroredStrategy()
+        except RuntimeError as err:
+            raise RuntimeError(
+                "strategy('multi_worker') was called too late: TensorFlow has already run ops "
+                "in this process, and MultiWorkerMirroredStrategy must be created at program "
+                f"start-up, before any model, optimizer or tensor. (TensorFlow: {err})"
+            ) from err
     if key.startswith("one_device:"):
         wanted = key.removeprefix("one_device:")
         normalized = wanted.lower().removeprefix("/").removeprefix("device:")

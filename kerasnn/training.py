@@ -370,7 +370,8 @@ def fit(
         shuffle: reshuffle the training data every epoch, in an order fixed by `seed` and the
             epoch number (so a resumed run sees the same batches). Defaults to `True`.
         steps_per_execution: training steps run per graph execution; ``"auto"`` fuses a whole
-            epoch, up to 64 steps. Defaults to ``"auto"``.
+            epoch, up to 64 steps (1 under a strategy with several replicas, where Keras
+            cannot fuse steps). Defaults to ``"auto"``.
         run_dir: folder for the run's `history.csv`, `metrics.json`, `model.keras` and
             `history.png`; written in a staging folder and moved into place at the end. Either
             a path or an open `kerasnn.runs.RunFolder` (which the caller then finalizes).
@@ -417,9 +418,19 @@ def fit(
         x, x_val, y, y_val = split(x, y, test_size=validation_split, seed=seed, stratify=stratify)
     else:
         x_val = y_val = None
+    replicas = model.distribute_strategy.num_replicas_in_sync
     if steps_per_execution == "auto":
-        steps_per_execution = auto_steps_per_execution(len(x), batch_size)
+        # Keras 3.15 / TF 2.21 cannot fuse steps across replicas (the multi-step loop fails
+        # with "You must feed a value for placeholder tensor"): one step per execution there.
+        steps_per_execution = 1 if replicas > 1 else auto_steps_per_execution(len(x), batch_size)
     positive_int("steps_per_execution", steps_per_execution)
+    if replicas > 1 and steps_per_execution > 1:
+        raise ValueError(
+            "Received an invalid value for argument steps_per_execution, expected 1 or 'auto' "
+            f"for a model built under a strategy with {replicas} replicas (Keras cannot fuse "
+            "several steps into one execution across replicas). Received: "
+            f"steps_per_execution={steps_per_execution}"
+        )
 
     folder: RunFolder | None = None
     owns_folder = False
