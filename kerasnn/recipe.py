@@ -202,7 +202,9 @@ class Recipe:
             loss=config.get("loss"),
             metrics=metrics,
             fit=_mapping("fit", config.get("fit")),
-            export=_mapping("export", config["export"]) if config.get("export") else None,
+            export=_mapping("export", config["export"])
+            if config.get("export") is not None
+            else None,
         )
         recipe.validate()
         return recipe
