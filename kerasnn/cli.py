@@ -86,6 +86,13 @@ def _train(args: argparse.Namespace) -> int:
             verbose=0 if args.quiet else 2,
             strategy=strategy,
         )
+    except RuntimeError as err:  # the recipe's export block failed verification
+        from kerasnn.export import ExportVerificationError
+
+        if not isinstance(err, ExportVerificationError):
+            raise
+        print(f"kerasnn: export failed verification: {err}", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
     finally:
         if scratch is not None:
             import shutil
