@@ -55,15 +55,49 @@ def _add_train(sub: argparse._SubParsersAction, name: str) -> None:
     )
     train.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    train.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help="build and train under a tf.distribute strategy: auto, cpu, gpu, mirrored, "
+        "multi_worker (cluster from TF_CONFIG) or one_device:DEVICE; fit.batch_size is then "
+        "the global batch, split across replicas (default: no strategy)",
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
     from kerasnn.recipe import Recipe
 
+    strategy, out, scratch = None, args.out, None
+    if args.strategy is not None:  # first: multi_worker must precede any TensorFlow op
+        from kerasnn import devices
+
+        strategy = devices.strategy(args.strategy)
+        if not devices.is_chief(strategy):  # only the chief writes the run folder
+            import tempfile
+
+            scratch = tempfile.mkdtemp(prefix="kerasnn-worker-")
+            out = os.path.join(scratch, "run")
     recipe = Recipe.from_yaml(args.recipe).with_overrides(args.overrides)
-    result = recipe.run(
-        args.out, resume=args.resume, overwrite=args.overwrite, verbose=0 if args.quiet else 2
-    )
+    try:
+        result = recipe.run(
+            out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            verbose=0 if args.quiet else 2,
+            strategy=strategy,
+        )
+    except RuntimeError as err:  # the recipe's export block failed verification
+        from kerasnn.export import ExportVerificationError
+
+        if not isinstance(err, ExportVerificationError):
+            raise
+        print(f"kerasnn: export failed verification: {err}", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
+    finally:
+        if scratch is not None:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
     if result.fit.stop_reason == "nan_loss":
         print(f"kerasnn: {result.fit.message}", file=sys.stderr)
         print(f"kerasnn: run folder (best weights so far): {result.run_dir}", file=sys.stderr)
@@ -72,8 +106,126 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_export(sub: argparse._SubParsersAction, name: str) -> None:
+    cmd = sub.add_parser(
+        name,
+        help="export a trained model as a verified SavedModel or .keras file",
+        description=(
+            "Export a run folder's model (or a .keras file) for serving. From a run folder the "
+            "training split's standardization is baked in, so the artifact takes raw inputs. "
+            "The artifact is written to a hidden sibling, reloaded in a fresh process and "
+            "compared with the in-memory model (max abs diff <= 1e-5), then renamed into place."
+        ),
+    )
+    cmd.add_argument("source", metavar="RUN_DIR_or_MODEL", help="a run folder or a .keras file")
+    cmd.add_argument("path", metavar="PATH", help="the artifact to write")
+    cmd.add_argument(
+        "--format",
+        choices=["saved_model", "keras"],
+        help="saved_model (a folder) or keras (a .keras file); default: keras when PATH ends "
+        "in .keras, else saved_model",
+    )
+    cmd.add_argument("--overwrite", action="store_true", help="replace an existing artifact")
+    cmd.add_argument(
+        "--no-standardize",
+        action="store_true",
+        help="from a run folder: do not bake the standardization in (the artifact then takes "
+        "standardized inputs, like the model in the run folder)",
+    )
+    cmd.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow a .keras source with Lambda layers (runs its Python code: trusted files only)",
+    )
+
+
+def _export(args: argparse.Namespace) -> int:
+    from kerasnn import export
+
+    try:
+        result = export.export_source(
+            args.source,
+            args.path,
+            format=args.format,
+            overwrite=args.overwrite,
+            standardize=not args.no_standardize,
+            safe_mode=not args.unsafe,
+        )
+    except export.ExportVerificationError as err:
+        print(f"kerasnn: export failed verification: {err}", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
+    print(f"kerasnn: {result.summary()}")
+    return EXIT_OK
+
+
+def _add_predict(sub: argparse._SubParsersAction, name: str) -> None:
+    cmd = sub.add_parser(
+        name,
+        help="predict with an exported SavedModel or a .keras file",
+        description=(
+            "Run an exported model (SavedModel folder or .keras file) on a batch of inputs "
+            "from a .npy file or a .csv file (one sample per row, header optional; rows of an "
+            "image model's flattened width are reshaped). Predictions go to --out (.npy or "
+            ".csv) or, as CSV, to standard output."
+        ),
+    )
+    cmd.add_argument("model", metavar="MODEL", help="a SavedModel folder or a .keras file")
+    cmd.add_argument("input", metavar="INPUT", help="inputs: a .npy or .csv file")
+    cmd.add_argument("--out", metavar="FILE", help="write predictions to FILE (.npy or .csv)")
+    cmd.add_argument("--batch-size", type=int, default=1024, help="default: 1024")
+    cmd.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="allow a .keras model with Lambda layers (runs its Python code: trusted files only)",
+    )
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from kerasnn import export
+
+    if args.out is not None and not args.out.endswith((".npy", ".csv")):
+        raise ValueError(
+            "Received an invalid value for argument --out, expected a file name ending in .npy "
+            f"or .csv. Received: --out={args.out!r}"
+        )
+    model = export.load(args.model, safe_mode=not args.unsafe)
+    x = export.read_inputs(args.input, model.input_shape)
+    y = model.predict(x, batch_size=args.batch_size)
+    if args.out is None:
+        np.savetxt(sys.stdout, y.reshape(len(y), -1), delimiter=",", fmt="%.8g")
+    else:
+        export.write_outputs(args.out, y)
+        print(f"kerasnn: {len(y)} predictions of shape {y.shape[1:]} -> {args.out}")
+    return EXIT_OK
+
+
+def _add_devices(sub: argparse._SubParsersAction, name: str) -> None:
+    cmd = sub.add_parser(
+        name,
+        help="show the devices TensorFlow sees, versions, oneDNN/XLA and mixed precision",
+        description="Report physical and logical devices, GPU names and memory, TensorFlow and "
+        "Keras versions, whether oneDNN and XLA are on, and the TF_CONFIG cluster if set.",
+    )
+    cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _devices(args: argparse.Namespace) -> int:
+    import json
+
+    from kerasnn import devices
+
+    info = devices.report()
+    print(json.dumps(info, indent=2) if args.json else devices.format_report(info))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, tuple[Callable[..., None], Callable[[argparse.Namespace], int]]] = {
     "train": (_add_train, _train),
+    "export": (_add_export, _export),
+    "predict": (_add_predict, _predict),
+    "devices": (_add_devices, _devices),
 }
 
 
@@ -84,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command][1](args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as err:
         print(f"kerasnn: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -9,6 +9,7 @@ optimizer:  {name: adam, learning_rate: 0.001}          # or just `optimizer: ad
 loss: null                                              # null: the task's default
 metrics: null
 fit:        {epochs: 60, batch_size: 32}                # kerasnn.fit arguments
+export:     {path: saved_model, format: saved_model}    # optional: kerasnn.export into the run
 ```
 
 This module is the one place where recipe names become objects: every key is checked against
@@ -31,7 +32,18 @@ import yaml
 
 from kerasnn._validation import positive_int
 
-SECTIONS = ("name", "description", "seed", "data", "model", "optimizer", "loss", "metrics", "fit")
+SECTIONS = (
+    "name",
+    "description",
+    "seed",
+    "data",
+    "model",
+    "optimizer",
+    "loss",
+    "metrics",
+    "fit",
+    "export",
+)
 REQUIRED = ("data", "model")
 # fit() arguments a recipe may set (the rest come from the recipe itself or the command line).
 _FIT_KEYS = (
@@ -42,6 +54,8 @@ _FIT_KEYS = (
     "shuffle",
     "steps_per_execution",
 )
+# The optional export block: the trained model is exported into the run folder.
+EXPORT_DEFAULTS = {"path": "saved_model", "format": "saved_model", "standardize": True}
 
 
 def _unknown_key_error(where: str, key: str, allowed: Iterable[str]) -> ValueError:
@@ -89,9 +103,14 @@ class RunResult:
     fit: Any  # kerasnn.training.FitResult
     run_dir: Path
     recipe: Recipe
+    export: Any = None  # kerasnn.export.ExportResult when the recipe has an export block
 
     def summary(self) -> str:
-        return f"{self.recipe.name}: {self.fit.summary()} -> {self.run_dir}"
+        line = f"{self.recipe.name}: {self.fit.summary()} -> {self.run_dir}"
+        if self.export is not None:
+            line += f" ({self.export.format} export verified, max abs diff "
+            line += f"{self.export.max_abs_diff:.1e})"
+        return line
 
 
 @dataclasses.dataclass
@@ -114,6 +133,10 @@ class Recipe:
             shuffle, steps_per_execution.
         seed: seeds data split, weights and training. Defaults to 0.
         description: free text.
+        export: optional `kerasnn.export.export` of the trained model into the run folder:
+            ``path`` (relative to the run folder, default ``saved_model``), ``format``
+            (``saved_model`` or ``keras``) and ``standardize`` (bake the training split's
+            standardization in so the artifact takes raw inputs; default true).
 
     Example:
 
@@ -131,6 +154,7 @@ class Recipe:
     fit: dict[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
     description: str | None = None
+    export: dict[str, Any] | None = None
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -178,6 +202,9 @@ class Recipe:
             loss=config.get("loss"),
             metrics=metrics,
             fit=_mapping("fit", config.get("fit")),
+            export=_mapping("export", config["export"])
+            if config.get("export") is not None
+            else None,
         )
         recipe.validate()
         return recipe
@@ -239,6 +266,34 @@ class Recipe:
             )
         options = {k: v for k, v in self.optimizer.items() if k != "name"}
         optimizers.get(self.optimizer["name"], **options)  # raises on unknown names/arguments
+        if self.export is not None:
+            self._validate_export()
+
+    def _validate_export(self) -> None:
+        from kerasnn._validation import one_of
+        from kerasnn.export import FORMATS
+
+        _check_keys("export.", self.export, EXPORT_DEFAULTS)
+        spec = EXPORT_DEFAULTS | self.export
+        fmt = one_of("export.format", spec["format"], FORMATS)
+        path = Path(str(spec["path"]))
+        if path.is_absolute() or ".." in path.parts or not path.parts:
+            raise ValueError(
+                "Received an invalid value for recipe key export.path, expected a relative "
+                "path inside the run folder (e.g. saved_model or model_raw.keras). Received: "
+                f"path={spec['path']!r}"
+            )
+        if (fmt == "keras") != (path.suffix == ".keras"):
+            raise ValueError(
+                "Received an invalid value for recipe key export.path, expected a name ending "
+                "in .keras exactly when export.format is keras. Received: "
+                f"path={spec['path']!r}, format={fmt!r}"
+            )
+        if not isinstance(spec["standardize"], bool):
+            raise ValueError(
+                "Received an invalid value for recipe key export.standardize, expected true or "
+                f"false. Received: standardize={spec['standardize']!r}"
+            )
 
     # -- overrides and round trip ---------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -255,6 +310,8 @@ class Recipe:
             "metrics": copy.deepcopy(self.metrics),
             "fit": copy.deepcopy(self.fit),
         }
+        if self.export is not None:
+            out["export"] = copy.deepcopy(self.export)
         return out
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
@@ -278,6 +335,8 @@ class Recipe:
         )
         fit_defaults = {k: v for k, v in _defaults(training.fit).items() if k in _FIT_KEYS}
         config["fit"] = fit_defaults | self.fit
+        if self.export is not None:
+            config["export"] = EXPORT_DEFAULTS | self.export
         return Recipe.from_dict(config)
 
     def with_overrides(self, assignments: Iterable[str]) -> Recipe:
@@ -317,20 +376,34 @@ class Recipe:
         return Recipe.from_dict(config, default_name=self.name)
 
     # -- running --------------------------------------------------------------------------------
-    def build(self) -> tuple[Any, Any]:
-        """Loads the data and builds and compiles the model: ``(dataset, model)``."""
+    def build(self, strategy: Any = None) -> tuple[Any, Any]:
+        """Loads the data and builds and compiles the model: ``(dataset, model)``.
+
+        Args:
+            strategy: a `tf.distribute.Strategy` or a `kerasnn.devices.strategy` name; the
+                model is built and compiled in its scope. Defaults to `None` (TensorFlow's
+                default placement).
+        """
+        import contextlib
+
         import keras
 
         from kerasnn import datasets, training
 
         data = datasets.load(**({"seed": self.seed} | self.data))
-        keras.utils.set_random_seed(self.seed)
-        builder_args = {k: v for k, v in self.model.items() if k != "builder"}
-        model = self._builder()(data, **builder_args)
-        options = {k: v for k, v in self.optimizer.items() if k != "name"}
-        training.compile(
-            model, self.optimizer["name"], loss=self.loss, metrics=self.metrics, **options
-        )
+        scope = contextlib.nullcontext()
+        if strategy is not None:
+            from kerasnn import devices
+
+            scope = devices.strategy(strategy).scope()
+        with scope:
+            keras.utils.set_random_seed(self.seed)
+            builder_args = {k: v for k, v in self.model.items() if k != "builder"}
+            model = self._builder()(data, **builder_args)
+            options = {k: v for k, v in self.optimizer.items() if k != "name"}
+            training.compile(
+                model, self.optimizer["name"], loss=self.loss, metrics=self.metrics, **options
+            )
         return data, model
 
     def run(
@@ -340,6 +413,7 @@ class Recipe:
         resume: bool = False,
         overwrite: bool = False,
         verbose: int | str = "auto",
+        strategy: Any = None,
     ) -> RunResult:
         """Runs the recipe: load, build, compile, fit, evaluate; writes the run folder.
 
@@ -349,22 +423,50 @@ class Recipe:
             overwrite: replace a finished run in `out` once this one finishes.
                 Defaults to `False`.
             verbose: Keras progress output. Defaults to ``"auto"``.
+            strategy: a `tf.distribute.Strategy` or a `kerasnn.devices.strategy` name
+                (``"auto"``, ``"mirrored"``, ``"multi_worker"``…) to build and train under;
+                ``fit.batch_size`` is then the global batch. Defaults to `None`.
 
         Returns:
             A `RunResult`; the folder holds `recipe.yaml` (with defaults filled in),
-            `history.csv`, `metrics.json`, `model.keras` and `history.png`.
+            `history.csv`, `metrics.json`, `model.keras` and `history.png`, plus the verified
+            export when the recipe has an ``export`` block.
         """
         from kerasnn import runs, training
 
         recipe = self.resolved()
         if out is None:
             out = runs.next_free(Path("runs") / recipe.name)
-        data, model = recipe.build()
+        data, model = recipe.build(strategy)
         folder = runs.RunFolder(out, overwrite=overwrite, resume=resume).open()
         folder.write_yaml("recipe.yaml", recipe.to_dict())
         result = training.fit(
             model, data, seed=recipe.seed, run_dir=folder, verbose=verbose, **recipe.fit
         )
+        exported = None
+        if recipe.export is not None and result.stop_reason != "nan_loss":
+            exported = _export_into(folder, model, data, recipe.export)
         folder.finalize()
         result.run_dir = folder.path
-        return RunResult(fit=result, run_dir=folder.path, recipe=recipe)
+        if exported is not None:
+            exported = dataclasses.replace(exported, path=folder.path / recipe.export["path"])
+        return RunResult(fit=result, run_dir=folder.path, recipe=recipe, export=exported)
+
+
+def _export_into(folder: Any, model: Any, data: Any, spec: Mapping[str, Any]) -> Any:
+    """Exports the trained model into the (staged) run folder, verified on raw test inputs."""
+    from kerasnn import export
+
+    standardizer = data.standardizer if spec["standardize"] else None
+    probe = data.x_test[:64]
+    if standardizer is not None:
+        probe = standardizer.inverse_transform(probe)
+    target = folder.file(spec["path"])
+    return export.export(
+        model,
+        target,
+        format=spec["format"],
+        preprocessing=standardizer,
+        probe=probe,
+        overwrite=target.exists(),  # a resumed run may have exported before
+    )

@@ -150,18 +150,21 @@ def compile(
             "Received an invalid value for argument model, expected a keras.Model. "
             f"Received: model of type {type(model)}"
         )
-    opt = optimizers.get(
-        optimizer,
-        learning_rate=learning_rate,
-        clipnorm=clipnorm,
-        clipvalue=clipvalue,
-        **optimizer_kwargs,
-    )
-    if loss is None or metrics is None:
-        task = task or infer_task(model)
-    loss = default_loss(task) if loss is None else loss
-    metrics = default_metrics(task) if metrics is None else list(metrics)
-    model.compile(optimizer=opt, loss=loss, metrics=metrics, jit_compile=jit_compile)
+    # Optimizer and metric variables belong to the strategy the model was built under
+    # (kerasnn.devices.strategy): create them in its scope (a no-op without one).
+    with model.distribute_strategy.scope():
+        opt = optimizers.get(
+            optimizer,
+            learning_rate=learning_rate,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            **optimizer_kwargs,
+        )
+        if loss is None or metrics is None:
+            task = task or infer_task(model)
+        loss = default_loss(task) if loss is None else loss
+        metrics = default_metrics(task) if metrics is None else list(metrics)
+        model.compile(optimizer=opt, loss=loss, metrics=metrics, jit_compile=jit_compile)
     return model
 
 
@@ -350,7 +353,9 @@ def fit(
         data: a `kerasnn.datasets.Dataset` (its train split is used; its test split is
             evaluated at the end into `FitResult.test_metrics`) or an ``(x, y)`` pair.
         epochs: maximum number of epochs. Defaults to 100.
-        batch_size: samples per gradient step. Defaults to 32.
+        batch_size: samples per gradient step. Under a `tf.distribute` strategy (model built
+            in ``strategy.scope()``) this is the global batch, split evenly across the
+            replicas; see `kerasnn.devices.global_batch_size`. Defaults to 32.
         validation_split: fraction of the training data held out for validation, split
             stratified (classification) with `seed` — unlike Keras's, which takes the last
             samples unshuffled. 0 disables it. Ignored when `validation_data` is given.
@@ -365,7 +370,8 @@ def fit(
         shuffle: reshuffle the training data every epoch, in an order fixed by `seed` and the
             epoch number (so a resumed run sees the same batches). Defaults to `True`.
         steps_per_execution: training steps run per graph execution; ``"auto"`` fuses a whole
-            epoch, up to 64 steps. Defaults to ``"auto"``.
+            epoch, up to 64 steps (1 under a strategy with several replicas, where Keras
+            cannot fuse steps). Defaults to ``"auto"``.
         run_dir: folder for the run's `history.csv`, `metrics.json`, `model.keras` and
             `history.png`; written in a staging folder and moved into place at the end. Either
             a path or an open `kerasnn.runs.RunFolder` (which the caller then finalizes).
@@ -412,9 +418,19 @@ def fit(
         x, x_val, y, y_val = split(x, y, test_size=validation_split, seed=seed, stratify=stratify)
     else:
         x_val = y_val = None
+    replicas = model.distribute_strategy.num_replicas_in_sync
     if steps_per_execution == "auto":
-        steps_per_execution = auto_steps_per_execution(len(x), batch_size)
+        # Keras 3.15 / TF 2.21 cannot fuse steps across replicas (the multi-step loop fails
+        # with "You must feed a value for placeholder tensor"): one step per execution there.
+        steps_per_execution = 1 if replicas > 1 else auto_steps_per_execution(len(x), batch_size)
     positive_int("steps_per_execution", steps_per_execution)
+    if replicas > 1 and steps_per_execution > 1:
+        raise ValueError(
+            "Received an invalid value for argument steps_per_execution, expected 1 or 'auto' "
+            f"for a model built under a strategy with {replicas} replicas (Keras cannot fuse "
+            "several steps into one execution across replicas). Received: "
+            f"steps_per_execution={steps_per_execution}"
+        )
 
     folder: RunFolder | None = None
     owns_folder = False
