@@ -29,7 +29,7 @@ import numpy as np
 from kerasnn._validation import invalid, positive_int
 from kerasnn.layers import Maxout
 
-__all__ = ["MIN_SAMPLES", "LSUVLayerReport", "lsuv", "lsuv_layers"]
+__all__ = ["MIN_SAMPLES", "LSUVLayerReport", "lsuv", "lsuv_from_recipe", "lsuv_layers"]
 
 # Variance estimated from fewer samples is too noisy to scale weights by.
 MIN_SAMPLES = 16
@@ -114,6 +114,12 @@ def _check_batch(model: keras.Model, x_batch: Any) -> np.ndarray:
     return x
 
 
+def _check_options(tol: Any, max_iter: Any) -> None:
+    if isinstance(tol, bool) or not isinstance(tol, int | float) or not 0 < tol < 1:
+        raise invalid("tol", "a number in (0, 1)", tol)
+    positive_int("max_iter", max_iter)
+
+
 def lsuv(
     model: keras.Model,
     x_batch: Any,
@@ -153,9 +159,7 @@ def lsuv(
     >>> [round(r.variance_after, 2) for r in report]                        # doctest: +SKIP
     [1.0, 1.0, 1.0]
     """
-    if isinstance(tol, bool) or not isinstance(tol, int | float) or not 0 < tol < 1:
-        raise invalid("tol", "a number in (0, 1)", tol)
-    positive_int("max_iter", max_iter)
+    _check_options(tol, max_iter)
     layers = lsuv_layers(model)
     if not layers:
         raise ValueError(
@@ -206,3 +210,65 @@ def lsuv(
             )
         )
     return reports
+
+
+# The recipe form: ``model: {..., lsuv: true}`` or ``lsuv: {samples: 512, tol: 0.05, ...}``.
+RECIPE_DEFAULTS: dict[str, Any] = {
+    "samples": 256,
+    "tol": 0.1,
+    "max_iter": 10,
+    "zero_mean": False,
+    "orthonormal": True,
+}
+
+
+def recipe_options(value: Any) -> dict[str, Any] | None:
+    """Checks a recipe's ``model.lsuv`` value; returns the options, or `None` for no LSUV.
+
+    ``false``/``null`` means no LSUV, ``true`` the defaults (`RECIPE_DEFAULTS`: the first 256
+    training samples, tol 0.1, ...), a mapping overrides some of them.
+
+    Raises:
+        ValueError: a value that is neither a boolean, null nor a mapping; an unknown key; a bad
+            option value.
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return dict(RECIPE_DEFAULTS)
+    if not isinstance(value, dict):
+        raise invalid("model.lsuv", "true, false or a mapping of LSUV options", value)
+    unknown = sorted(set(value) - set(RECIPE_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown recipe key model.lsuv.{unknown[0]}. Allowed keys here: "
+            f"{', '.join(RECIPE_DEFAULTS)}."
+        )
+    options = RECIPE_DEFAULTS | value
+    positive_int("model.lsuv.samples", options["samples"])
+    _check_options(options["tol"], options["max_iter"])
+    for key in ("zero_mean", "orthonormal"):
+        if not isinstance(options[key], bool):
+            raise invalid(f"model.lsuv.{key}", "true or false", options[key])
+    return options
+
+
+def lsuv_from_recipe(
+    model: keras.Model, x_train: np.ndarray, value: Any, *, seed: int | None
+) -> list[LSUVLayerReport] | None:
+    """Applies a recipe's ``model.lsuv`` setting to a freshly built model.
+
+    Args:
+        model: the built model.
+        x_train: the training inputs; LSUV sees the first ``samples`` of them.
+        value: the recipe value (see `recipe_options`).
+        seed: the recipe seed (orthonormal pre-init).
+
+    Returns:
+        The LSUV report, or `None` when the recipe does not ask for LSUV.
+    """
+    options = recipe_options(value)
+    if options is None:
+        return None
+    samples = options.pop("samples")
+    return lsuv(model, x_train[:samples], seed=seed, **options)

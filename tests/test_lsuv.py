@@ -209,3 +209,54 @@ def test_bad_input():
     for call, message in cases:
         with pytest.raises(ValueError, match=message):
             call()
+
+
+# --- the recipe option --------------------------------------------------------------------------
+
+
+def test_recipe_lsuv_option_initialises_the_built_model():
+    from kerasnn.recipe import Recipe
+
+    config = {
+        "data": {"name": "digits"},
+        "model": {"hidden": [32, 32], "activation": "tanh", "lsuv": {"samples": 128, "tol": 0.05}},
+    }
+    recipe = Recipe.from_dict(config)
+    data, model = recipe.build()
+    for layer in lsuv_layers(model):
+        variance, _ = _output_variance(model, layer, data.x_train[:128])
+        assert abs(variance - 1.0) <= 0.05, (layer.name, variance)
+    assert recipe.resolved().model["lsuv"] == {"samples": 128, "tol": 0.05}
+    # without the option the same recipe keeps Keras's initialisation
+    _, plain = Recipe.from_dict({**config, "model": {"hidden": [32, 32]}}).build()
+    variance, _ = _output_variance(plain, plain.get_layer("dense_2"), data.x_train[:128])
+    assert abs(variance - 1.0) > 0.05
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("yes", _msg("model.lsuv", "true, false or a mapping of LSUV options", "model.lsuv='yes'")),
+        (
+            {"samples": 0},
+            _msg("model.lsuv.samples", "a positive integer", "model.lsuv.samples=0"),
+        ),
+        ({"tol": 2}, _msg("tol", "a number in (0, 1)", "tol=2")),
+        (
+            {"zero_mean": "no"},
+            _msg("model.lsuv.zero_mean", "true or false", "model.lsuv.zero_mean='no'"),
+        ),
+        (
+            {"tolerance": 0.1},
+            re.escape(
+                "Unknown recipe key model.lsuv.tolerance. Allowed keys here: samples, tol, "
+                "max_iter, zero_mean, orthonormal."
+            ),
+        ),
+    ],
+)
+def test_recipe_lsuv_bad_values_fail_before_loading(value, message):
+    from kerasnn.recipe import Recipe
+
+    with pytest.raises(ValueError, match=message):
+        Recipe.from_dict({"data": {"name": "digits"}, "model": {"lsuv": value}})
