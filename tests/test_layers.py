@@ -70,11 +70,11 @@ def test_layer_checks(make, input_shape, output_shape, export, tmp_path):
 
 
 def _maxout_reference(x, kernel, bias, units, pieces):
-    """h_j = max_i (x @ W[:, j*pieces + i] + b[j*pieces + i]), written as explicit loops."""
+    """h_j = max_i (x @ W[:, i*units + j] + b[i*units + j]), written as explicit loops."""
     z = x @ kernel + bias
     out = np.empty((*x.shape[:-1], units))
     for j in range(units):
-        out[..., j] = np.max([z[..., j * pieces + i] for i in range(pieces)], axis=0)
+        out[..., j] = np.max([z[..., i * units + j] for i in range(pieces)], axis=0)
     return out
 
 
@@ -90,12 +90,14 @@ def test_maxout_matches_numpy(units, pieces):
     assert layer.count_params() == pieces * (6 + 1) * units
 
 
-def test_maxout_channels_groups_consecutive_channels():
+def test_maxout_channels_groups_are_strided():
+    """C channels, U units: output j is the max of channels j, j + U, j + 2U, ..."""
     x = np.array([[1.0, 5.0, 2.0, 0.0, 3.0, 4.0]], dtype="float32")
-    np.testing.assert_array_equal(_np(MaxoutChannels(3)(x)), [[5.0, 2.0, 4.0]])
-    np.testing.assert_array_equal(_np(MaxoutChannels(2)(x)), [[5.0, 4.0]])
-    np.testing.assert_array_equal(_np(MaxoutChannels(pieces=2)(x)), [[5.0, 2.0, 4.0]])
-    np.testing.assert_array_equal(_np(MaxoutChannels()(x)), [[5.0, 2.0, 4.0]])  # pieces=2
+    np.testing.assert_array_equal(_np(MaxoutChannels(3)(x)), [[1.0, 5.0, 4.0]])  # (1,0)(5,3)(2,4)
+    np.testing.assert_array_equal(_np(MaxoutChannels(2)(x)), [[3.0, 5.0]])  # (1,2,3)(5,0,4)
+    np.testing.assert_array_equal(_np(MaxoutChannels(pieces=2)(x)), [[1.0, 5.0, 4.0]])
+    np.testing.assert_array_equal(_np(MaxoutChannels()(x)), [[1.0, 5.0, 4.0]])  # pieces=2
+    np.testing.assert_array_equal(_np(MaxoutChannels(pieces=3)(x)), [[3.0, 5.0]])
     np.testing.assert_array_equal(_np(MaxoutChannels(6)(x)), x)  # groups of one: identity
 
 
@@ -104,8 +106,10 @@ def test_maxout_channels_matches_numpy_on_any_axis(axis):
     x = np.random.default_rng(1).normal(size=(2, 6, 3, 6)).astype("float32")
     out = _np(MaxoutChannels(pieces=3, axis=axis)(x))
     ax = axis % 4
-    c = x.shape[ax]
-    groups = [np.take(x, range(j * 3, j * 3 + 3), axis=ax).max(axis=ax) for j in range(c // 3)]
+    units = x.shape[ax] // 3
+    groups = [
+        np.take(x, [j + i * units for i in range(3)], axis=ax).max(axis=ax) for j in range(units)
+    ]
     np.testing.assert_allclose(out, np.stack(groups, axis=ax), rtol=0)
 
 

@@ -1,7 +1,7 @@
 """kerasnn's own layers, written with `keras.ops` and registered for saving (package "kerasnn").
 
 - `Maxout(units, pieces)`: dense maxout units; `MaxoutChannels(num_units | pieces)`: max over
-  groups of consecutive channels (conv nets).
+  groups of channels (conv nets; output channel j = max of channels j, j + U, j + 2U, ...).
 - `PELU`: parametric ELU with learnable a, b > 0 (`MinValue` keeps them positive).
 
 `kerasnn.activations` registers ``"maxout"`` (`MaxoutChannels(pieces=2)` after a linear layer the

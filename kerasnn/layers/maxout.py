@@ -3,13 +3,16 @@
 Two forms:
 
 - `Maxout(units, pieces)`: the dense maxout unit of the lectures,
-  ``h_j(x) = max_i (x @ W[:, j, i] + b[j, i])`` for ``i < pieces``, with its own kernel/bias
-  initializers, regularizers and constraints (``kernel_constraint="max_norm"`` as in the paper).
-  It computes one fused matmul to ``units * pieces`` columns, then a reshape and a max: exactly
-  ``Dense(units * pieces)`` followed by ``MaxoutChannels(num_units=units)``.
-- `MaxoutChannels(num_units)`: the feature-map form for conv nets (no parameters): the max over
-  groups of *consecutive* channels along `axis`. With ``C`` input channels and
-  ``k = C // num_units``, output channel ``j`` is ``max(x[..., j*k], ..., x[..., j*k + k - 1])``.
+  ``h_j(x) = max_i (x @ W[:, i*units + j] + b[i*units + j])`` for ``i < pieces``, with its own
+  kernel/bias initializers, regularizers and constraints (``kernel_constraint=MaxNorm(c)`` as in
+  the paper). It computes one fused matmul to ``pieces * units`` columns (piece-major: columns
+  ``i*units ... i*units + units - 1`` are piece ``i`` of every unit), then the elementwise max of
+  the `pieces` blocks: exactly ``Dense(pieces * units)`` followed by
+  ``MaxoutChannels(num_units=units)``.
+- `MaxoutChannels(num_units)`: the feature-map form for conv nets (no parameters). The channels
+  along `axis` are cut into ``k`` consecutive blocks of `num_units` channels and the output is
+  their elementwise max, so the group of output channel ``j`` is the *strided* set of channels
+  ``j, j + num_units, ..., j + (k - 1) * num_units`` (``k = C // num_units``).
 
 Parameter count: ``Maxout(units, pieces)`` on ``d`` inputs has ``pieces * (d + 1) * units``
 parameters (``pieces`` times a ``Dense(units)``), and outputs ``units`` values.
@@ -27,12 +30,17 @@ from kerasnn._validation import invalid, positive_int
 __all__ = ["Maxout", "MaxoutChannels"]
 
 
-def _group_max(x: Any, num_units: int, pieces: int, axis: int) -> Any:
-    """Max over consecutive groups of `pieces` entries along `axis` (already non-negative)."""
-    shape = list(ops.shape(x))
-    new_shape = [*shape[:axis], num_units, pieces, *shape[axis + 1 :]]
-    new_shape = [-1 if d is None else d for d in new_shape]
-    return ops.max(ops.reshape(x, new_shape), axis=axis + 1)
+def _block_max(x: Any, pieces: int, axis: int) -> Any:
+    """Elementwise max of the `pieces` consecutive equal blocks of `x` along `axis`.
+
+    Split + `maximum` rather than reshape + `max`: the gradient of `maximum` is one select,
+    that of a max-reduction several elementwise passes (see bench/maxout.py).
+    """
+    parts = ops.split(x, pieces, axis=axis)
+    out = parts[0]
+    for part in parts[1:]:
+        out = ops.maximum(out, part)
+    return out
 
 
 @keras.saving.register_keras_serializable(package="kerasnn")
@@ -44,9 +52,10 @@ class Maxout(keras.layers.Layer):
         pieces: number of linear pieces per unit (``k`` in the paper). Integer >= 1 (1 gives a
             plain affine layer). Defaults to 2.
         use_bias: whether each piece has a bias. Defaults to `True`.
-        kernel_initializer: initializer of the ``(input_dim, units * pieces)`` kernel; column
-            ``j * pieces + i`` is piece ``i`` of unit ``j``. Defaults to ``"glorot_uniform"``.
-        bias_initializer: initializer of the ``(units * pieces,)`` bias. Defaults to ``"zeros"``.
+        kernel_initializer: initializer of the ``(input_dim, pieces * units)`` kernel; column
+            ``i * units + j`` is piece ``i`` of unit ``j``. Defaults to ``"glorot_uniform"``.
+        bias_initializer: initializer of the ``(pieces * units,)`` bias, laid out like the
+            kernel's columns. Defaults to ``"zeros"``.
         kernel_regularizer, bias_regularizer, activity_regularizer: Keras regularizers.
             Default to `None`.
         kernel_constraint: e.g. ``keras.constraints.MaxNorm(3.0)`` (the paper's max-norm on each
@@ -130,7 +139,7 @@ class Maxout(keras.layers.Layer):
             z = ops.add(z, self.bias)
         if self.pieces == 1:
             return z
-        return _group_max(z, self.units, self.pieces, len(z.shape) - 1)
+        return _block_max(z, self.pieces, len(z.shape) - 1)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return (*input_shape[:-1], self.units)
@@ -152,14 +161,17 @@ class Maxout(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="kerasnn")
 class MaxoutChannels(keras.layers.Layer):
-    """Maxout over groups of consecutive channels: the feature-map form for conv nets.
+    """Maxout over groups of channels: the feature-map form for conv nets.
 
-    Give either `num_units` (the number of output channels; the group size is
-    ``C // num_units``) or `pieces` (the group size; ``C // pieces`` output channels). Groups are
-    consecutive channels: output channel ``j`` is the max of input channels
-    ``j*k, j*k + 1, ..., j*k + k - 1`` along `axis`, ``k`` being the group size — the grouping
-    of `Maxout`'s columns, so ``Dense(units * k)`` then ``MaxoutChannels(pieces=k)`` equals
-    ``Maxout(units, k)``. The layer has no parameters.
+    Give either `num_units` (the number of output channels ``U``; the group size is
+    ``k = C // U``) or `pieces` (the group size ``k``; ``U = C // k`` output channels). The ``C``
+    channels along `axis` are cut into ``k`` consecutive blocks of ``U`` channels and the output
+    is the elementwise max of the blocks: output channel ``j`` is the max of input channels
+    ``j, j + U, j + 2U, ..., j + (k - 1) U``. This is the grouping of `Maxout`'s piece-major
+    columns, so ``Dense(k * units)`` then ``MaxoutChannels(pieces=k)`` equals
+    ``Maxout(units, k)`` with the same weights. (Which channels share a group does not matter
+    for learning — every channel has its own filter — only for reading the weights.) The layer
+    has no parameters.
 
     kerasnn's builders use the `pieces` form (``activation="maxout"`` is
     ``MaxoutChannels(pieces=2)``) after a linear layer widened `pieces` times.
@@ -184,9 +196,9 @@ class MaxoutChannels(keras.layers.Layer):
     Example:
 
     >>> x = keras.ops.convert_to_tensor([[1.0, 5.0, 2.0, 0.0, 3.0, 4.0]])
-    >>> MaxoutChannels(num_units=3)(x)  # groups (1, 5), (2, 0), (3, 4)
+    >>> MaxoutChannels(num_units=3)(x)  # groups (1, 0), (5, 3), (2, 4)
     ... # doctest: +SKIP
-    [[5.0, 2.0, 4.0]]
+    [[1.0, 5.0, 4.0]]
     """
 
     def __init__(
@@ -242,10 +254,10 @@ class MaxoutChannels(keras.layers.Layer):
         self._groups(input_shape)
 
     def call(self, inputs: Any) -> Any:
-        axis, groups, size = self._groups(tuple(inputs.shape))
+        axis, _, size = self._groups(tuple(inputs.shape))
         if size == 1:
             return inputs
-        return _group_max(inputs, groups, size, axis)
+        return _block_max(inputs, size, axis)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         axis, groups, _ = self._groups(tuple(input_shape))

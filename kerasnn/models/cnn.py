@@ -46,8 +46,8 @@ def cnn(
     Each stage is Conv2D(f, kernel_size) → (BN) → activation → MaxPool(pool_size); then Flatten,
     the `dense` hidden layers (with `dropout`), and the task's output layer. With
     ``activation="maxout"`` each stage's Conv2D has ``k * f`` filters and the max over each group
-    of k consecutive channels leaves `f` feature maps (k = 2 for the name; pass
-    ``kerasnn.layers.MaxoutChannels(pieces=k)`` for another k).
+    of k channels (channels j, j + f, ...; see `MaxoutChannels`) leaves `f` feature maps (k = 2
+    for the name; pass ``kerasnn.layers.MaxoutChannels(pieces=k)`` for another k).
 
     Args:
         input_shape: per-sample image shape ``(height, width, channels)`` (channels last), or a
