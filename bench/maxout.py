@@ -142,8 +142,8 @@ def _time(step: Callable[[], tf.Tensor], steps: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 10 steps, 1 repeat")
-    parser.add_argument("--steps", type=int, default=100, help="timed steps per repeat")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--steps", type=int, default=25, help="timed steps per repeat")
+    parser.add_argument("--repeats", type=int, default=20, help="interleaved timing rounds")
     parser.add_argument("--pieces", type=int, nargs="+", default=[2, 5], help="values of k")
     args = parser.parse_args()
     if args.quick:

@@ -375,3 +375,21 @@ BAD = [
 def test_bad_input_is_refused_with_a_clear_message(call, message):
     with pytest.raises(ValueError, match=f"^{message}$"):
         call()
+
+
+@pytest.mark.parametrize("activation", ["maxout", "pelu"])
+def test_builders_train_under_a_global_mixed_precision_policy(activation):
+    data = knn.datasets.load("digits")
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = models.mlp(data, [32], activation=activation)
+        act = model.get_layer("dense_1_act")
+        assert act.compute_dtype == "float16"
+        assert all(w.dtype == "float32" for w in act.weights)
+        assert keras.backend.standardize_dtype(model.output.dtype) == "float32"
+        model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+        history = model.fit(data.x_train, data.y_train, epochs=2, batch_size=128, verbose=0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]

@@ -53,7 +53,7 @@ class InitReport:
         rows = [f"{'layer':<{width}}  {'kind':<10} {'mean':>9} {'std':>9} {'dead':>7} {'sat.':>7}"]
         for s in self.layers:
             rows.append(
-                f"{s.name:<{width}}  {s.kind:<10} {s.mean:>9.4f} {s.std:>9.4f} "
+                f"{s.name:<{width}}  {s.kind:<10} {s.mean:>9.3g} {s.std:>9.3g} "
                 f"{pct(s.dead_fraction):>7} {pct(s.saturated_fraction):>7}"
             )
         rows.append(f"std last/first hidden: {self.std_ratio:.3g}")
