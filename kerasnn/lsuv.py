@@ -91,11 +91,34 @@ def _bias(layer: keras.layers.Layer) -> Any:
     return getattr(layer, "bias", None)
 
 
-def _check_batch(model: keras.Model, x_batch: Any) -> np.ndarray:
+def _model_input(model: keras.Model) -> Any:
+    """The single symbolic input of a built Sequential/functional model."""
+    try:
+        inputs = list(model.inputs)
+        for layer in lsuv_layers(model):
+            layer.output  # noqa: B018 - raises for layers of subclassed models
+    except (AttributeError, ValueError) as err:
+        raise ValueError(
+            "Received an invalid value for argument model, expected a built Sequential or "
+            "functional model (layer outputs must be reachable from model.inputs). Received: "
+            f"model={model.name!r} of type {type(model).__name__}"
+        ) from err
+    if len(inputs) != 1:
+        raise ValueError(
+            "Received an invalid value for argument model, expected a model with one input. "
+            f"Received: model={model.name!r} with {len(inputs)} inputs"
+        )
+    return inputs[0]
+
+
+def _check_batch(model_input: Any, x_batch: Any) -> np.ndarray:
     x = np.asarray(x_batch)
-    expected = tuple(model.inputs[0].shape[1:]) if model.inputs else None
-    if x.ndim == 0 or (expected is not None and tuple(x.shape[1:]) != expected):
-        shape = "(batch, " + ", ".join(str(d) for d in expected) + ")" if expected else "a batch"
+    expected = tuple(model_input.shape[1:])
+    matches = x.ndim == len(expected) + 1 and all(
+        e is None or e == d for e, d in zip(expected, x.shape[1:], strict=True)
+    )
+    if not matches:
+        shape = "(batch, " + ", ".join(str(d) for d in expected) + ")"
         raise ValueError(
             f"Received an invalid value for argument x_batch, expected an array of shape {shape} "
             f"(the model's input shape). Received: x_batch with shape {x.shape}"
@@ -112,6 +135,23 @@ def _check_batch(model: keras.Model, x_batch: Any) -> np.ndarray:
             "Received: x_batch containing NaN or inf"
         )
     return x
+
+
+def _zero_channel_means(layer: keras.layers.Layer, bias: Any, out: np.ndarray) -> np.ndarray:
+    """Shifts `bias` so each output channel of `out` has mean 0; returns the shifted output.
+
+    Exact for layers that return their affine output, and for `Maxout` (the same shift on every
+    piece's bias moves the max by that amount); approximate, refined by the next iteration, for
+    Dense/Conv layers with a fused non-linear activation.
+    """
+    axis = 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
+    moved = np.moveaxis(out, axis, -1)
+    channel_mean = moved.reshape(-1, moved.shape[-1]).mean(axis=0)
+    shift = channel_mean
+    if isinstance(layer, Maxout):
+        shift = np.tile(channel_mean, layer.pieces)  # piece-major bias: piece i, unit j
+    bias.assign(np.asarray(keras.ops.convert_to_numpy(bias), np.float64) - shift)
+    return np.moveaxis(moved - channel_mean, -1, axis)
 
 
 def _check_options(tol: Any, max_iter: Any) -> None:
@@ -133,13 +173,15 @@ def lsuv(
     """Layer-sequential unit-variance initialisation of a built model, in place.
 
     Args:
-        model: a built Sequential or functional Keras model (kerasnn-built or by hand).
+        model: a built Sequential or functional Keras model with one input (kerasnn-built or
+            by hand).
         x_batch: a batch of inputs (NumPy array or tensor) of the model's input shape with at
             least `MIN_SAMPLES` (16) samples; a few hundred give a steadier variance.
         tol: stop when ``|Var(output) - 1| <= tol``. Must be in (0, 1). Defaults to 0.1.
         max_iter: maximum rescalings per layer. Positive integer. Defaults to 10.
         zero_mean: also shift each layer's bias so every output channel has zero mean on the
-            batch (layers without a bias are only scaled). Defaults to `False`.
+            batch (layers without a bias are only scaled; `Maxout` shifts every piece of a unit
+            by the same amount). Defaults to `False`.
         orthonormal: pre-initialise every kernel with `keras.initializers.Orthogonal` first (the
             paper's step 1). `False` keeps the current weights and only rescales.
             Defaults to `True`.
@@ -149,8 +191,9 @@ def lsuv(
         One `LSUVLayerReport` per initialised layer, in network order.
 
     Raises:
-        ValueError: a model with no Dense/Conv/Maxout layer, a batch of the wrong shape, with
-            fewer than 16 samples or non-finite values, or a bad `tol`/`max_iter`.
+        ValueError: a model with no Dense/Conv/Maxout layer, not a built Sequential/functional
+            model with one input, a batch of the wrong shape, with fewer than 16 samples or
+            non-finite values, or a bad `tol`/`max_iter`.
 
     Example:
 
@@ -167,8 +210,8 @@ def lsuv(
             "Dense, Conv or Maxout layer. Received: model="
             f"{model.name!r} with layers {[layer.name for layer in model.layers]}"
         )
-    x = _check_batch(model, x_batch)
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    inputs = _model_input(model)
+    x = _check_batch(inputs, x_batch)
 
     if orthonormal:
         for i, layer in enumerate(layers):
@@ -185,10 +228,7 @@ def lsuv(
         while True:
             out = np.asarray(keras.ops.convert_to_numpy(probe(x, training=False)), np.float64)
             if zero_mean and bias is not None:
-                channel_mean = out.reshape(-1, out.shape[-1]).mean(axis=0)
-                if bias.shape[-1] == channel_mean.shape[0]:
-                    bias.assign(keras.ops.convert_to_numpy(bias) - channel_mean)
-                    out = out - channel_mean
+                out = _zero_channel_means(layer, bias, out)
             variance = float(out.var())
             if variance_before is None:
                 variance_before = variance

@@ -81,6 +81,25 @@ def test_zero_mean_through_the_bias():
         np.testing.assert_allclose(channel_mean, 0.0, atol=1e-5)
 
 
+def test_zero_mean_on_maxout_and_channels_first_conv():
+    x = _digits("image").x_train[:64]
+    inputs = keras.Input((8, 8, 1))
+    h = keras.layers.Permute((3, 1, 2))(inputs)  # (1, 8, 8): channels first
+    h = keras.layers.Conv2D(4, 3, data_format="channels_first", name="conv_cf")(h)
+    h = keras.layers.Flatten()(h)
+    model = keras.Model(inputs, Maxout(6, pieces=3, name="maxout")(h))
+    initializers.lsuv(model, x, zero_mean=True)
+    conv_out = keras.ops.convert_to_numpy(
+        keras.Model(model.inputs[0], model.get_layer("conv_cf").output)(x)
+    )
+    np.testing.assert_allclose(conv_out.mean(axis=(0, 2, 3)), 0.0, atol=1e-5)
+    for name in ("conv_cf", "maxout"):
+        variance, channel_mean = _output_variance(model, model.get_layer(name), x)
+        assert abs(variance - 1.0) <= 0.1
+        if name == "maxout":
+            np.testing.assert_allclose(channel_mean, 0.0, atol=1e-5)
+
+
 def test_keeps_weights_without_orthonormal_and_stops_at_max_iter():
     inputs = keras.Input((64,))
     h = keras.layers.Dense(32, activation="tanh", name="fused_tanh")(inputs)
@@ -153,6 +172,21 @@ def _msg(argument, expected, received):
     )
 
 
+def _two_inputs() -> keras.Model:
+    a, b = keras.Input((64,)), keras.Input((64,))
+    out = keras.layers.Dense(3)(keras.layers.Concatenate()([a, b]))
+    return keras.Model([a, b], out, name="two")
+
+
+class _Subclassed(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(3)
+
+    def call(self, x):
+        return self.dense(x)
+
+
 def test_bad_input():
     model = models.mlp((64,), [8], 10)
     x = _digits().x_train[:64]
@@ -197,6 +231,19 @@ def test_bad_input():
             _msg("x_batch", "finite values", "x_batch containing NaN or inf"),
         ),
         (lambda: initializers.lsuv(model, x, tol=0), _msg("tol", "a number in (0, 1)", "tol=0")),
+        (
+            lambda: initializers.lsuv(_two_inputs(), x),
+            _msg("model", "a model with one input", "model='two' with 2 inputs"),
+        ),
+        (
+            lambda: initializers.lsuv(_Subclassed(name="sub"), x),
+            _msg(
+                "model",
+                "a built Sequential or functional model (layer outputs must be reachable from "
+                "model.inputs)",
+                "model='sub' of type _Subclassed",
+            ),
+        ),
         (
             lambda: initializers.lsuv(model, x, tol=1.5),
             _msg("tol", "a number in (0, 1)", "tol=1.5"),
