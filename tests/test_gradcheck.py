@@ -180,11 +180,13 @@ def test_no_trainable_weights_is_refused():
         ({"tol": -1}, _msg("tol", "a number > 0", "tol=-1")),
         ({"atol": "x"}, _msg("atol", "a number > 0", "atol='x'")),
         ({"max_params": 0}, _msg("max_params", "a positive integer", "max_params=0")),
+        ({"x": "abc"}, _msg("x", "a numeric array", "x='abc'")),
     ],
 )
 def test_bad_arguments(kwargs, message):
+    kwargs = {"x": X} | kwargs
     with pytest.raises(ValueError, match=message):
-        gradcheck(Maxout(2), X, **kwargs)
+        gradcheck(Maxout(2), **kwargs)
 
 
 def test_not_a_layer_is_a_type_error():

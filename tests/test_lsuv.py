@@ -307,3 +307,14 @@ def test_recipe_lsuv_bad_values_fail_before_loading(value, message):
 
     with pytest.raises(ValueError, match=message):
         Recipe.from_dict({"data": {"name": "digits"}, "model": {"lsuv": value}})
+
+
+def test_init_report_counts_a_dense_maxout_layer_as_an_activation():
+    x = _digits().x_train[:32]
+    model = keras.Sequential(
+        [keras.Input((64,)), Maxout(8, pieces=3, name="mx"), keras.layers.Dense(3)]
+    )
+    report = init_report(model, x)
+    assert [(s.name, s.kind) for s in report.layers] == [("mx", "maxout")]
+    expected = keras.ops.convert_to_numpy(model.get_layer("mx")(x)).astype(np.float64)
+    assert report.layers[0].std == pytest.approx(expected.std(), rel=1e-5)

@@ -1,6 +1,7 @@
 """Gradient check: autodiff gradients against central finite differences, in float64.
 
-The model (or layer) is copied in float64 — same architecture, same weights — and a scalar
+The model (or layer) is copied in float64 — same architecture, same weights — and run in
+inference mode (dropout off, batch normalization on its moving statistics); a scalar
 objective ``L`` is formed from its output: the given loss against `y`, or, without `y`, a fixed
 random projection ``sum(R * f(x))`` so every output contributes. For each (sampled) parameter
 ``w_i`` the numerical derivative is ``(L(w_i + eps) - L(w_i - eps)) / (2 eps)`` and the error is
