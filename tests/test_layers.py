@@ -146,6 +146,19 @@ def test_pelu_special_cases_elu_and_celu():
     )
 
 
+def test_elu_family_by_name_matches_numpy():
+    x = np.linspace(-5, 5, 21).astype("float32")[None]
+    x64 = x.astype(np.float64)
+    references = {
+        "elu": np.where(x64 > 0, x64, np.expm1(x64)),
+        "celu": np.maximum(x64, 0) + np.minimum(0, np.expm1(x64)),  # alpha = 1
+        "pelu": np.where(x64 >= 0, x64, np.expm1(x64)),  # a = b = 1 at initialisation
+    }
+    for name, expected in references.items():
+        out = _np(activations.layer(name)(x))
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_pelu_channelwise_parameters_and_no_overflow():
     layer = PELU(channelwise=True)
     x = np.array([[-1000.0, 1000.0, -1.0]], dtype="float32")
