@@ -14,6 +14,7 @@ from typing import Any
 import keras
 
 from kerasnn._validation import one_of
+from kerasnn.layers import PELU, MaxoutChannels
 
 ActivationLike = str | Callable[..., Any] | keras.layers.Layer | None
 
@@ -30,6 +31,9 @@ ALIASES: dict[str, str] = {
 # Activations that are layers with state (learnable parameters): name -> layer factory.
 _LAYER_FACTORIES: dict[str, Callable[..., keras.layers.Layer]] = {
     "prelu": keras.layers.PReLU,
+    # Builders widen the linear layer before a maxout `pieces` times (see kerasnn.models).
+    "maxout": MaxoutChannels,
+    "pelu": PELU,
 }
 
 

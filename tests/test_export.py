@@ -50,6 +50,18 @@ LAYER_CASES = {
     ),
     "cnn": lambda: knn.models.cnn((8, 8, 1), filters=[4], dense=[8], outputs=10, dropout=0.2),
     "residual_mlp": lambda: knn.models.residual_mlp((6,), outputs=1, task="regression"),
+    # kerasnn's own layers (issue 3): each must survive both formats.
+    "maxout": lambda: knn.models.mlp((6,), hidden=[8], outputs=3, activation="maxout"),
+    "maxout_layer_k3": lambda: keras.Sequential(
+        [keras.Input((6,)), knn.layers.Maxout(4, pieces=3), keras.layers.Dense(2)]
+    ),
+    "maxout_channels_cnn": lambda: knn.models.cnn(
+        (8, 8, 1), filters=[4], dense=[8], outputs=10, activation="maxout"
+    ),
+    "pelu": lambda: knn.models.mlp((6,), hidden=[8], outputs=3, activation="pelu"),
+    "pelu_channelwise": lambda: keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(5), knn.layers.PELU(a=0.7, b=1.3, channelwise=True)]
+    ),
 }
 
 

@@ -8,7 +8,8 @@ callback (every epoch) are both built on `activation_statistics`.
 Activation points are the layers whose output is a non-linearity's output:
 
 - activation layers (`keras.layers.Activation`, `ReLU`, `LeakyReLU`, `PReLU`, `ELU`, `Softmax`
-  and kerasnn's own layer activations registered in `kerasnn.activations`);
+  and kerasnn's own layer activations registered in `kerasnn.activations`, and the dense
+  `kerasnn.layers.Maxout`);
 - Dense / Conv layers with a non-linear ``activation`` argument (a plain user model).
 
 kerasnn's builders put the activation in its own layer (``dense_1_act`` after ``dense_1``), so the
@@ -25,6 +26,7 @@ import keras
 import numpy as np
 
 from kerasnn._validation import positive_int
+from kerasnn.layers import Maxout
 
 __all__ = ["LayerStats", "activation_layers", "activation_statistics"]
 
@@ -45,6 +47,7 @@ _ACTIVATION_LAYER_KINDS: dict[type, str] = {
     keras.layers.PReLU: "prelu",
     keras.layers.ELU: "elu",
     keras.layers.Softmax: "softmax",
+    Maxout: "maxout",  # a dense maxout layer outputs its non-linearity directly
 }
 
 
