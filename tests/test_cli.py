@@ -98,7 +98,7 @@ def test_nan_loss_exits_1_and_keeps_the_run(tmp_path, capsys):
     assert metrics["stop_reason"] == "nan_loss"
 
 
-def _wait_for_rows(path: Path, rows: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_for_rows(path: Path, rows: int, proc: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if len(read_history_csv(path)) >= rows:
