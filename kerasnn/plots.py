@@ -334,8 +334,9 @@ def plot_grid_heatmap(
         )
     shown = np.ma.masked_invalid(grid)
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(cols), 1.2 + 0.55 * len(rows)))
-    cmap = plt.get_cmap("viridis_r" if lower_is_better else "viridis").copy()
-    cmap.set_bad("lightgrey")
+    cmap = plt.get_cmap("viridis_r" if lower_is_better else "viridis").with_extremes(
+        bad="lightgrey"
+    )
     finite = grid[np.isfinite(grid)]
     vmax = float(np.quantile(finite, 0.9)) if finite.size else 1.0
     image = ax.imshow(shown, cmap=cmap, aspect="auto", vmax=vmax)
