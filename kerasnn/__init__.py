@@ -39,6 +39,7 @@ _LAZY_ATTRS: dict[str, str] = {
 _LAZY_MODULES = (
     "activations",
     "callbacks",
+    "compare",
     "datasets",
     "initializers",
     "models",
@@ -57,6 +58,7 @@ __all__ = [
     "__version__",
     "activations",
     "callbacks",
+    "compare",
     "compile",
     "datasets",
     "evaluate",
@@ -74,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from kerasnn import (
         activations,
         callbacks,
+        compare,
         datasets,
         initializers,
         models,

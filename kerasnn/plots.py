@@ -338,15 +338,20 @@ def plot_grid_heatmap(
         bad="lightgrey"
     )
     finite = grid[np.isfinite(grid)]
-    vmax = float(np.quantile(finite, 0.9)) if finite.size else 1.0
-    image = ax.imshow(shown, cmap=cmap, aspect="auto", vmax=vmax)
+    norm = None
+    if finite.size and finite.min() > 0:  # e.g. losses: a log scale keeps the good end readable
+        norm = matplotlib.colors.LogNorm(vmin=finite.min(), vmax=finite.max())
+    image = ax.imshow(shown, cmap=cmap, aspect="auto", norm=norm)
     for i in range(len(rows)):
         row = grid[i]
         best = None
         if np.isfinite(row).any():
             best = int(np.nanargmin(row) if lower_is_better else np.nanargmax(row))
         for j in range(len(cols)):
-            text = "nan" if not np.isfinite(row[j]) else f"{row[j]:.3g}"
+            finite_cell = np.isfinite(row[j])
+            text = f"{row[j]:.3g}" if finite_cell else "nan"
+            shade = image.norm(row[j]) if finite_cell else 0.0
+            dark = shade > 0.6 if lower_is_better else shade < 0.4
             ax.text(
                 j,
                 i,
@@ -354,6 +359,7 @@ def plot_grid_heatmap(
                 ha="center",
                 va="center",
                 fontsize=7,
+                color="white" if dark else "black",
                 fontweight="bold" if j == best else "normal",
             )
             if j == best:

@@ -4,6 +4,7 @@ import csv
 import json
 from pathlib import Path
 
+import keras
 import matplotlib.image
 import numpy as np
 import pytest
@@ -202,3 +203,48 @@ def test_cli_compare_bad_input_exits_2(tmp_path, capsys):
     assert main(["compare", str(path), "--set", "fit.epoch=2"]) == 2
     assert "Unknown recipe key fit.'epoch'" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "missing.yaml")]) == 2
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Raises at the end of epoch `after` (0-based), as a crash would."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.after:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+def test_resume_continues_an_interrupted_variant(tmp_path):
+    from kerasnn import runs, training
+
+    exp = Experiment.from_dict(TINY).with_overrides(["fit.epochs=4"])
+    reference = exp.run(tmp_path / "reference", log=None)
+    # The first variant finished; the second was interrupted after its second epoch.
+    out = tmp_path / "out"
+    first, second = exp.variants
+    first.recipe.run(out / "sgd", verbose=0)
+    recipe = second.recipe.resolved()
+    data, model = recipe.build()
+    folder = runs.RunFolder(out / "adam").open()
+    folder.write_yaml("recipe.yaml", recipe.to_dict())
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(
+            model,
+            data,
+            seed=recipe.seed,
+            run_dir=folder,
+            callbacks=[_Interrupt(1)],
+            verbose=0,
+            **recipe.fit,
+        )
+    assert not (out / "adam").exists() and folder.backup_dir.exists()
+    lines = []
+    resumed = exp.run(out, resume=True, log=lines.append)
+    assert lines[0].endswith("(reused)") and not lines[1].endswith("(reused)")
+    for got, want in zip(resumed.results, reference.results, strict=True):
+        assert got.history.keys() == want.history.keys()
+        for key in want.history:
+            np.testing.assert_allclose(got.history[key], want.history[key], rtol=1e-5)
