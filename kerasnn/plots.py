@@ -106,8 +106,8 @@ def plot_comparison(
 
     Args:
         histories: run name -> history (``{"loss": [...], "val_loss": [...], ...}``).
-        metrics: training metric names to plot. Defaults to the metrics every run has
-            (``loss`` first).
+        metrics: training metric names to plot. Defaults to the metrics every run has with
+            a ``val_`` twin (all shared ones when none has), ``loss`` first.
         test: run name -> test metrics, e.g. ``{"adam": {"loss": 0.1, "accuracy": 0.97}}``.
             Defaults to `None` (no bar panel).
         path: PNG file to write. Defaults to `None` (not saved).
@@ -132,7 +132,10 @@ def plot_comparison(
         )
     if metrics is None:
         shared = set.intersection(*(set(_metric_names(h)) for h in histories.values()))
-        metrics = sorted(shared, key=lambda k: (k != "loss", k))
+        # Compiled metrics have a validation twin; values logged by callbacks (gradient norms,
+        # activation statistics...) do not, and get figures of their own.
+        paired = {m for m in shared if all(f"val_{m}" in h for h in histories.values())}
+        metrics = sorted(paired or shared, key=lambda k: (k != "loss", k))
     for name, history in histories.items():
         missing = [m for m in metrics if m not in history]
         if missing:

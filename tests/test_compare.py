@@ -248,3 +248,12 @@ def test_resume_continues_an_interrupted_variant(tmp_path):
         assert got.history.keys() == want.history.keys()
         for key in want.history:
             np.testing.assert_allclose(got.history[key], want.history[key], rtol=1e-5)
+
+
+def test_cli_compare_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--set", "--out", "--resume", "--overwrite", "--quiet", "--name"):
+        assert flag in out

@@ -97,3 +97,11 @@ def test_grid_heatmap_marks_the_best_per_row():
     assert "nan" in [t.get_text() for t in ax.texts]
     with pytest.raises(ValueError, match=r"expected 2 rows of 3 values"):
         plots.plot_grid_heatmap([[1.0]], rows=["a", "b"], cols=["x", "y", "z"])
+
+
+def test_comparison_defaults_to_metrics_with_a_validation_twin():
+    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "grad_norm/dense_1": [3.0, 2.0]}
+    fig = plots.plot_comparison({"a": history})
+    assert len(fig.axes) == 1 and fig.axes[0].get_ylabel() == "loss"
+    fig = plots.plot_comparison({"a": {"loss": [1.0], "grad_norm": [2.0]}})
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "grad_norm"]
