@@ -39,6 +39,7 @@ _LAZY_ATTRS: dict[str, str] = {
 _LAZY_MODULES = (
     "activations",
     "callbacks",
+    "compare",
     "datasets",
     "devices",
     "diagnostics",
@@ -62,6 +63,7 @@ __all__ = [
     "__version__",
     "activations",
     "callbacks",
+    "compare",
     "compile",
     "datasets",
     "devices",
@@ -84,6 +86,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from kerasnn import (
         activations,
         callbacks,
+        compare,
         datasets,
         devices,
         diagnostics,

@@ -218,6 +218,66 @@ def _devices(args: argparse.Namespace) -> int:
 
     info = devices.report()
     print(json.dumps(info, indent=2) if args.json else devices.format_report(info))
+
+
+def _add_compare(sub: argparse._SubParsersAction, name: str) -> None:
+    compare = sub.add_parser(
+        name,
+        help="run an experiment's variants (or several recipes) and compare them",
+        description=(
+            "Run every variant of an experiment (recipes/experiments/*.yaml: a base recipe and "
+            "named variants of overrides), or several recipes, each into OUT/VARIANT/ as "
+            "`kerasnn train` would; then write OUT/summary.csv and summary.json (final, best "
+            "and test metrics, epochs and wall time per variant), OUT/experiment.yaml (what "
+            "ran) and the experiment's figures (OUT/comparison.png: curves overlaid)."
+        ),
+    )
+    compare.add_argument(
+        "experiment",
+        nargs="+",
+        help="one experiment YAML file, or two or more recipe YAML files to compare",
+    )
+    compare.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe entry in every variant, e.g. --set fit.epochs=5",
+    )
+    compare.add_argument("--out", metavar="DIR", help="output folder (default: runs/NAME)")
+    compare.add_argument(
+        "--name", help="experiment name when comparing recipe files (default: compare)"
+    )
+    compare.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse finished variants in --out and continue an interrupted one",
+    )
+    compare.add_argument(
+        "--overwrite", action="store_true", help="replace finished variant runs in --out"
+    )
+    compare.add_argument("--quiet", action="store_true", help="print only the summary table")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from kerasnn.compare import Experiment
+
+    paths = args.experiment
+    if len(paths) == 1:
+        experiment = Experiment.from_yaml(paths[0])
+    else:  # several recipes; an experiment file among them fails on its unknown keys
+        experiment = Experiment.from_recipes(paths, name=args.name or "compare")
+    experiment = experiment.with_overrides(args.overrides)
+    result = experiment.run(
+        args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        log=None if args.quiet else print,
+    )
+    print(result.summary())
+    for path in [result.out / "summary.csv", *result.figures.values()]:
+        print(f"kerasnn: wrote {path}")
     return EXIT_OK
 
 
@@ -226,6 +286,7 @@ COMMANDS: dict[str, tuple[Callable[..., None], Callable[[argparse.Namespace], in
     "export": (_add_export, _export),
     "predict": (_add_predict, _predict),
     "devices": (_add_devices, _devices),
+    "compare": (_add_compare, _compare),
 }
 
 

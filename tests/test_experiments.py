@@ -1,0 +1,73 @@
+"""The lectures' experiments (recipes/experiments/*.yaml): each validates and runs end to end.
+
+Each experiment is run here with tiny overrides (one or two epochs, few samples, big grids cut to
+two levels per axis); the full runs and their measured figures are in docs/gallery/.
+"""
+
+import copy
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from kerasnn.compare import Experiment
+from kerasnn.recipe import Recipe
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "recipes" / "experiments"
+PATHS = sorted(EXPERIMENTS.glob("*.yaml"))
+TINY = ["fit.epochs=2", "fit.batch_size=64"]
+
+
+def _small(experiment: Experiment) -> Experiment:
+    """The same experiment cut to two levels per grid axis, or its first three variants."""
+    config = copy.deepcopy(experiment.config)
+    if "grid" in config:
+        config["grid"] = {
+            axis: dict(list(levels.items())[:2]) for axis, levels in config["grid"].items()
+        }
+    else:
+        config["variants"] = dict(list(config["variants"].items())[:3])
+    return Experiment.from_dict(config)
+
+
+def test_the_lectures_experiments_are_all_here():
+    names = {p.stem for p in PATHS}
+    assert {"optimizers", "optimizers_lr_sweep", "regularization", "decision_boundaries"} <= names
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_experiment_validates(path):
+    experiment = Experiment.from_yaml(path)
+    assert experiment.name == path.stem
+    assert len(experiment.variants) >= 2
+    for variant in experiment.variants:
+        variant.recipe.validate()
+        resolved = variant.recipe.resolved()
+        assert Recipe.from_dict(resolved.to_dict()).to_dict() == resolved.to_dict()
+    # The variants differ from each other (else the comparison compares nothing).
+    configs = [
+        {k: v for k, v in variant.recipe.to_dict().items() if k != "name"}
+        for variant in experiment.variants
+    ]
+    assert all(configs.count(c) == 1 for c in configs)
+
+
+def test_bases_are_plain_recipes():
+    for path in sorted((EXPERIMENTS / "bases").glob("*.yaml")):
+        Recipe.from_yaml(path).validate()
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_experiment_runs_with_tiny_overrides(path, tmp_path):
+    experiment = _small(Experiment.from_yaml(path)).with_overrides(TINY)
+    result = experiment.run(tmp_path / path.stem, log=None)
+    table = result.table()
+    assert [row["variant"] for row in table] == [v.name for v in experiment.variants]
+    assert all(row["epochs"] == 2 for row in table)
+    assert all(np.isfinite(row["test_loss"]) for row in table)
+    assert (tmp_path / path.stem / "summary.csv").exists()
+    assert set(result.figures) == set(experiment.figures)
+    for png in result.figures.values():
+        image = matplotlib.image.imread(png)
+        assert np.asarray(image[..., :3]).std() > 0.05
