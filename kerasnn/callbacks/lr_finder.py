@@ -326,3 +326,42 @@ def lr_find(
     if path is not None:
         result.plot(Path(path))
     return result
+
+
+def run_recipe(
+    recipe_path: str | os.PathLike,
+    overrides: list[str] = (),  # type: ignore[assignment]
+    *,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    **kwargs: Any,
+) -> tuple[LRFindResult, Path]:
+    """`lr_find` on a recipe's model and data (what `kerasnn lr-find` runs).
+
+    Writes ``lr_find.png`` and ``lr_find.json`` into `out` (default ``runs/<name>-lr_find``),
+    staged and moved into place at the end. `kwargs` go to `lr_find`; the batch size and seed
+    come from the recipe.
+
+    Returns:
+        The result and the output folder.
+    """
+    from kerasnn import runs
+    from kerasnn.recipe import Recipe
+
+    recipe = Recipe.from_yaml(recipe_path).with_overrides(overrides).resolved()
+    if out is None:
+        out = runs.next_free(Path("runs") / f"{recipe.name}-lr_find")
+    LRFinder(**{k: kwargs[k] for k in ("min_lr", "max_lr", "num_steps") if k in kwargs})
+    folder = runs.RunFolder(out, overwrite=overwrite).open()
+    data, model = recipe.build()
+    result = lr_find(
+        model,
+        data,
+        batch_size=recipe.fit["batch_size"],
+        seed=recipe.seed,
+        path=folder.file("lr_find.png"),
+        **kwargs,
+    )
+    folder.write_json("lr_find.json", result.to_dict())
+    folder.finalize()
+    return result, folder.path
