@@ -35,6 +35,7 @@ _LAZY_ATTRS: dict[str, str] = {
     "Recipe": "kerasnn.recipe",
     "RunResult": "kerasnn.recipe",
     "Dataset": "kerasnn.datasets",
+    "lr_find": "kerasnn.callbacks.lr_finder",
 }
 _LAZY_MODULES = (
     "activations",
@@ -47,6 +48,7 @@ _LAZY_MODULES = (
     "plots",
     "recipe",
     "runs",
+    "schedules",
     "training",
 )
 
@@ -64,11 +66,13 @@ __all__ = [
     "evaluate",
     "fit",
     "initializers",
+    "lr_find",
     "models",
     "optimizers",
     "plots",
     "recipe",
     "runs",
+    "schedules",
     "training",
 ]
 
@@ -84,8 +88,10 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
         plots,
         recipe,
         runs,
+        schedules,
         training,
     )
+    from kerasnn.callbacks.lr_finder import lr_find
     from kerasnn.datasets import Dataset
     from kerasnn.recipe import Recipe, RunResult
     from kerasnn.training import FitResult, compile, evaluate, fit

@@ -126,6 +126,11 @@ class ActivationStats(keras.callbacks.Callback):
             if s.saturated_fraction is not None:
                 logs[f"act_saturated/{s.name}"] = s.saturated_fraction
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> keras.callbacks.Callback:
+        """Rebuilds the callback from `get_config` (callbacks are not Keras layers)."""
+        return cls(**config)
+
     def get_config(self) -> dict[str, Any]:
         return {
             "bins": self.bins,

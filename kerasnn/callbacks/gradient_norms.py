@@ -173,5 +173,10 @@ class GradientNorms(keras.callbacks.Callback):
         if logs is not None:
             logs.update(norms)
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> keras.callbacks.Callback:
+        """Rebuilds the callback from `get_config` (callbacks are not Keras layers)."""
+        return cls(**config)
+
     def get_config(self) -> dict[str, Any]:
         return {"every_n_steps": self.every_n_steps, "per_layer": self.per_layer}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -43,6 +45,11 @@ class LearningRateLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs.update(self._values)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> keras.callbacks.Callback:
+        """Rebuilds the callback from `get_config` (callbacks are not Keras layers)."""
+        return cls(**config)
 
     def get_config(self) -> dict:
         return {"log_momentum": self.log_momentum}

@@ -231,6 +231,11 @@ class LRFinder(keras.callbacks.Callback):
             stopped_early=self.stopped_early,
         )
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> keras.callbacks.Callback:
+        """Rebuilds the callback from `get_config` (callbacks are not Keras layers)."""
+        return cls(**config)
+
     def get_config(self) -> dict[str, Any]:
         return {
             "min_lr": self.min_lr,
