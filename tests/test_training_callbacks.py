@@ -117,8 +117,8 @@ def test_activation_stats_match_numpy(digits):
     history = model.fit(digits.x_train, digits.y_train, epochs=2, verbose=0, callbacks=[stats])
     (epoch, layer_stats) = stats.history[-1]
     assert epoch == 1 and [s.name for s in layer_stats] == ["a", "b", "out"]
-    a = keras.Model(model.inputs, model.get_layer("a").output)(probe).numpy()
-    b = keras.Model(model.inputs, model.get_layer("b").output)(probe).numpy()
+    a = keras.Model(model.inputs[0], model.get_layer("a").output)(probe).numpy()
+    b = keras.Model(model.inputs[0], model.get_layer("b").output)(probe).numpy()
     np.testing.assert_allclose(history.history["act_mean/a"][-1], a.mean(), rtol=1e-5)
     np.testing.assert_allclose(history.history["act_std/b"][-1], b.std(), rtol=1e-5)
     assert history.history["act_dead/a"][-1] == np.mean(np.all(a == 0, axis=0))

@@ -23,6 +23,9 @@ from kerasnn._validation import invalid, positive_int
 
 __all__ = ["SanityCheck", "SanityReport", "sanity_check"]
 
+# Overfitting a tiny subset fails if the loss ever exceeds this multiple of its first value.
+BLOW_UP = 2.0
+
 
 @dataclasses.dataclass
 class SanityCheck:
@@ -120,7 +123,9 @@ def sanity_check(
        model's own regularizers if it has some) the loss is higher than without.
     3. *overfit a tiny subset*: trained full-batch on `num_samples` training samples, regularizers
        off, for up to `max_epochs` epochs, the training accuracy reaches `target_accuracy`
-       (classification) or the loss falls below 1% of its start (regression).
+       (classification) or the loss falls below 1% of its start (regression), without the
+       loss ever exceeding twice its starting value on the way (a blow-up means the learning
+       rate is too high, even if the subset ends up memorised).
 
     The model is put back exactly as it was (weights, optimizer state, regularizers).
 
@@ -246,17 +251,24 @@ def _overfit_check(
 ) -> SanityCheck:
     losses = history["loss"]
     epochs = len(losses)
+    peak = max(losses) if all(math.isfinite(v) for v in losses) else math.inf
+    blew_up = peak > BLOW_UP * losses[0]
     if task in ("classification", "binary"):
         accuracy = history["final"][0]
+        detail = (
+            f"training accuracy {accuracy:.1%} after {epochs} epochs "
+            f"(loss {losses[0]:.4g} -> {losses[-1]:.4g}"
+        )
+        if blew_up:
+            detail += f", but it blew up to {peak:.4g} on the way: learning rate too high?"
         return SanityCheck(
             f"overfit {n} samples",
-            bool(accuracy >= target - 1e-9),
+            bool(accuracy >= target - 1e-9 and not blew_up),
             accuracy,
-            f">= {target:.0%} training accuracy",
-            f"training accuracy {accuracy:.1%} after {epochs} epochs "
-            f"(loss {losses[0]:.4g} -> {losses[-1]:.4g})",
+            f">= {target:.0%} training accuracy, loss never above {BLOW_UP:g}x its start",
+            detail + ")",
         )
-    ok = math.isfinite(losses[-1]) and losses[-1] <= 0.01 * losses[0]
+    ok = math.isfinite(losses[-1]) and losses[-1] <= 0.01 * losses[0] and not blew_up
     return SanityCheck(
         f"overfit {n} samples",
         bool(ok),
