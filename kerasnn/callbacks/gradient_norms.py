@@ -102,7 +102,7 @@ class GradientNorms(keras.callbacks.Callback):
         state += [v for metric in model.metrics for v in metric.variables]
 
         @tf.function(reduce_retracing=True)
-        def squared_norms(x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
+        def squared_norms(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
             saved = [tf.identity(v.value) for v in state]
             with tf.GradientTape() as tape:
                 y_pred = model(x, training=True)
@@ -110,15 +110,18 @@ class GradientNorms(keras.callbacks.Callback):
             grads = tape.gradient(loss, trainable)
             for variable, value in zip(state, saved, strict=True):
                 variable.assign(value)
-            return [
-                tf.zeros((), tf.float32)
-                if g is None
-                else tf.reduce_sum(tf.square(tf.cast(tf.convert_to_tensor(g), tf.float32)))
-                for g in grads
-            ]
+            return tf.stack(
+                [
+                    tf.zeros((), tf.float32)
+                    if g is None
+                    else tf.reduce_sum(tf.square(tf.cast(tf.convert_to_tensor(g), tf.float32)))
+                    for g in grads
+                ]
+            )
 
         self._function = squared_norms
         self._groups = self._layer_groups()
+        self._tensors = tuple(tf.convert_to_tensor(part) for part in self.batch)
 
     def compute(self) -> dict[str, float]:
         """Gradient norms on the fixed batch at the model's current weights.
@@ -128,8 +131,7 @@ class GradientNorms(keras.callbacks.Callback):
         """
         if self._function is None:
             self._build()
-        x, y = self.batch
-        squares = np.array([float(s) for s in self._function(x, y)], dtype=np.float64)
+        squares = self._function(*self._tensors).numpy().astype(np.float64)
         norms = {"grad_norm": float(np.sqrt(squares.sum()))}
         if self.per_layer:
             for name, ids in self._groups:
