@@ -599,7 +599,7 @@ def _write_run(
     plots.plot_history(
         result.history, best_epoch=result.best_epoch, path=folder.file("history.png")
     )
-    if "learning_rate" in result.history:
+    if len(set(result.history.get("learning_rate", []))) > 1:  # a constant rate: no figure
         plots.plot_lr(result.history, path=folder.file("lr.png"))
     if "grad_norm" in result.history:
         plots.plot_grad_norms(result.history, path=folder.file("grad_norms.png"))
