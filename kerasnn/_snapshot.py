@@ -23,7 +23,7 @@ class Snapshot:
     >>> import kerasnn as knn
     >>> model = knn.compile(knn.models.mlp((4,), hidden=[8], outputs=3))
     >>> snap = Snapshot(model)
-    >>> model.layers[1].kernel.assign(model.layers[1].kernel * 0)
+    >>> _ = model.layers[1].kernel.assign(model.layers[1].kernel * 0)
     >>> snap.restore(); bool(np.any(model.layers[1].kernel.numpy() != 0))
     True
     """

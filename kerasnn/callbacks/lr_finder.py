@@ -111,7 +111,7 @@ class LRFinder(keras.callbacks.Callback):
 
     Example:
 
-    >>> LRFinder(min_lr=1e-5, max_lr=1.0, num_steps=5).rate(4)
+    >>> round(LRFinder(min_lr=1e-5, max_lr=1.0, num_steps=5).rate(4), 12)
     1.0
     """
 
