@@ -200,3 +200,10 @@ def test_cli_train_sanity_and_recipe_callbacks(tmp_path, capsys):
     assert code == 1
     assert not (tmp_path / "bad" / "model.keras").exists()
     assert json.loads((tmp_path / "bad" / "sanity.json").read_text())["passed"] is False
+
+
+def test_sanity_check_binary_expects_ln_2():
+    data = knn.datasets.load("breast_cancer", seed=0)
+    report = sanity_check(_mlp(data, lr=1e-2), data)
+    assert report.passed, report.summary()
+    assert "ln(2) = 0.6931" in report.checks[0].detail

@@ -172,3 +172,16 @@ def test_recipe_validates_schedules_and_callbacks_before_training():
         }
     )
     assert recipe.resolved().fit["lr_schedule"] == {"warmup_cosine": {"warmup": 1}}
+
+
+def test_one_cycle_momentum_reaches_the_update(iris):
+    """The cycled beta_1 is read by Adam inside the train step: training differs without it."""
+
+    def weights(cycle):
+        model = _model(iris, "adam", 0.01)
+        spec = {"one_cycle": {"cycle_momentum": cycle}}
+        knn.fit(model, iris, epochs=2, verbose=0, early_stopping=False, lr_schedule=spec)
+        return model.get_weights()
+
+    cycled, plain = weights(True), weights(False)
+    assert any(not np.allclose(a, b) for a, b in zip(cycled, plain, strict=True))

@@ -117,8 +117,8 @@ def sanity_check(
     """Runs the lectures' babysitting checks on a compiled, untrained model.
 
     1. *initial loss*: with every weight regularizer removed, the loss on the training data is
-       within ``initial_loss_tolerance`` (relative) of ``ln C`` (classification with C > 1
-       softmax outputs; skipped for other tasks).
+       within ``initial_loss_tolerance`` (relative) of ``ln C`` (C softmax outputs, or C = 2
+       for a sigmoid output with binary cross-entropy; skipped for regression and other losses).
     2. *regularization raises the loss*: with L2(`regularization`) on every kernel (or the
        model's own regularizers if it has some) the loss is higher than without.
     3. *overfit a tiny subset*: trained full-batch on `num_samples` training samples, regularizers
@@ -161,7 +161,7 @@ def sanity_check(
     x, y = training._arrays(data, "train")
     training.check_data(model, x, y, "data")
     task = training.task_of(model)
-    n_classes = int(model.output_shape[-1]) if task == "classification" else None
+    n_classes = {"classification": int(model.output_shape[-1]), "binary": 2}.get(task)
 
     snapshot = Snapshot(model)
     variables = model.trainable_variables
