@@ -40,6 +40,9 @@ class GradientNorms(keras.callbacks.Callback):
     subclass. The computation does not change training: the model's non-trainable state (dropout
     seeds, batch-norm statistics) and its metrics are restored afterwards, and no weight moves.
 
+    The batch stays the same all along (so values are comparable across steps); the network
+    may come to fit it, and the norms then fall with its loss on it.
+
     Each epoch's `logs` get ``grad_norm`` (global norm) and ``grad_norm/<layer>`` (norm over the
     layer's trainable weights) at the epoch's last step, so History, CSV and TensorBoard show
     them; `records` keeps every computed value with its step. A model-level batch hook runs
