@@ -40,6 +40,8 @@ __all__ = [
     "exponential",
     "from_spec",
     "inverse_time",
+    "momentum_attribute",
+    "momentum_value",
     "names",
     "one_cycle",
     "step_decay",
@@ -372,20 +374,14 @@ _MOMENTUM_ATTRIBUTES = {
 }
 
 
-def bind_momentum(schedule: OneCycle, optimizer: keras.optimizers.Optimizer) -> Callable[[], None]:
-    """Lets `schedule` cycle `optimizer`'s momentum (``beta_1``) every step.
-
-    The optimizer's ``beta_1`` float is replaced by a variable the schedule assigns; call the
-    returned function to put the original float back (needed before saving the optimizer).
-    The model's train function must be rebuilt afterwards (``make_train_function(force=True)``).
+def momentum_attribute(optimizer: keras.optimizers.Optimizer) -> str:
+    """The optimizer attribute a one-cycle schedule cycles (``beta_1``).
 
     Raises:
         ValueError: the optimizer has no momentum Keras reads as a tensor (SGD's momentum is a
             Python constant in Keras 3): use an Adam-family optimizer or
             ``cycle_momentum=False``.
     """
-    import tensorflow as tf
-
     attribute = _MOMENTUM_ATTRIBUTES.get(type(optimizer).__name__)
     if attribute is None:
         raise ValueError(
@@ -394,6 +390,22 @@ def bind_momentum(schedule: OneCycle, optimizer: keras.optimizers.Optimizer) -> 
             "one_cycle schedule (Keras 3 reads SGD's momentum as a Python constant). Pass "
             f"cycle_momentum=False. Received: optimizer={type(optimizer).__name__}"
         )
+    return attribute
+
+
+def bind_momentum(schedule: OneCycle, optimizer: keras.optimizers.Optimizer) -> Callable[[], None]:
+    """Lets `schedule` cycle `optimizer`'s momentum (``beta_1``) every step.
+
+    The optimizer's ``beta_1`` float is replaced by a variable the schedule assigns; call the
+    returned function to put the original float back (needed before saving the optimizer).
+    The model's train function must be rebuilt afterwards (``make_train_function(force=True)``).
+
+    Raises:
+        ValueError: see `momentum_attribute`.
+    """
+    import tensorflow as tf
+
+    attribute = momentum_attribute(optimizer)
     original = getattr(optimizer, attribute)
     variable = tf.Variable(schedule.moms[0], dtype="float32", trainable=False, name="momentum")
     setattr(optimizer, attribute, variable)

@@ -454,11 +454,16 @@ def fit(
             steps_per_epoch=steps_per_epoch,
             epochs=epochs,
         )
+        if isinstance(schedule, schedules.OneCycle) and schedule.cycle_momentum:
+            schedules.momentum_attribute(model.optimizer)  # raises for SGD, before training
     for cb in extra:
         if isinstance(cb, GradientNorms) and cb.batch is None:
             cb.batch = (x[:batch_size], y[:batch_size])
         if isinstance(cb, ActivationStats) and cb.probe is None:
             cb.probe = x[:PROBE_SAMPLES]
+    stopper = _early_stopping(early_stopping, has_validation=x_val is not None)
+    if stopper is not None:
+        _check_monitor(model, stopper.monitor, (x_val, y_val), extra)
 
     folder: RunFolder | None = None
     owns_folder = False
@@ -482,9 +487,6 @@ def fit(
         )
 
     guard = NaNGuard()
-    stopper = _early_stopping(early_stopping, has_validation=val_ds is not None)
-    if stopper is not None:
-        _check_monitor(model, stopper.monitor, val_ds, extra)
     unbind_momentum = None
     if schedule is not None:
         model.optimizer.learning_rate = schedule
@@ -565,18 +567,19 @@ def fit(
 def _check_monitor(
     model: keras.Model,
     monitor: str,
-    val_ds: tf.data.Dataset | None,
+    validation: ArrayPair,
     extra: Sequence[keras.callbacks.Callback],
 ) -> None:
     """Refuses, before training, an early-stopping monitor that no epoch will log."""
-    if monitor in ("loss", "val_loss", "learning_rate", "momentum") or val_ds is None:
+    if monitor in ("loss", "val_loss", "learning_rate", "momentum"):
         return
     if monitor.startswith(("grad_norm", "act_")):
         return  # per-layer keys of GradientNorms / ActivationStats: checked at the first epoch
     if any(type(cb).__module__.split(".")[0] not in ("kerasnn", "keras") for cb in extra):
         return  # the user's own callbacks may log more: EarlyStopping checks at the first epoch
     # Compiled metrics are named only once built: one evaluation batch builds them.
-    results = model.evaluate(val_ds.take(1), verbose=0, return_dict=True)
+    x_val, y_val = validation
+    results = model.evaluate(x_val[:1], y_val[:1], verbose=0, return_dict=True)
     model.reset_metrics()
     logged = {"learning_rate", *results, *(f"val_{k}" for k in results)}
     if monitor not in logged:

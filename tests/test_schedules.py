@@ -123,11 +123,15 @@ def test_one_cycle_in_fit_cycles_lr_and_adam_momentum_then_saves(iris, tmp_path)
     )
 
 
-def test_one_cycle_momentum_needs_an_adam_family_optimizer(iris):
-    with pytest.raises(
-        ValueError, match=r"expected an Adam-family optimizer.*cycle_momentum=False"
-    ):
-        knn.fit(_model(iris, "momentum"), iris, epochs=1, verbose=0, lr_schedule="one_cycle")
+def test_one_cycle_momentum_needs_an_adam_family_optimizer(iris, tmp_path):
+    match = r"expected an Adam-family optimizer.*cycle_momentum=False"
+    model = _model(iris, "momentum")
+    with pytest.raises(ValueError, match=match):
+        knn.fit(model, iris, epochs=1, verbose=0, lr_schedule="one_cycle", run_dir=tmp_path / "r")
+    assert not model.optimizer.built and not any(tmp_path.iterdir())  # refused before anything
+    spec = {"one_cycle": {"cycle_momentum": False}}
+    result = knn.fit(model, iris, epochs=2, verbose=0, lr_schedule=spec)
+    assert "momentum" not in result.history and len(result.history["learning_rate"]) == 2
 
 
 @pytest.mark.parametrize(
