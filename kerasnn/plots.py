@@ -102,6 +102,11 @@ def plot_history(
 
 def _finish(fig: matplotlib.figure.Figure, path: str | os.PathLike | None) -> Any:
     """Lays the figure out and writes it as PNG (atomically) when `path` is given."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:
+        if ax.get_xlabel() == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     if path is not None:
         path = Path(path)
