@@ -35,6 +35,7 @@ _LAZY_ATTRS: dict[str, str] = {
     "Recipe": "kerasnn.recipe",
     "RunResult": "kerasnn.recipe",
     "Dataset": "kerasnn.datasets",
+    "lr_find": "kerasnn.callbacks.lr_finder",
 }
 _LAZY_MODULES = (
     "activations",
@@ -52,6 +53,7 @@ _LAZY_MODULES = (
     "plots",
     "recipe",
     "runs",
+    "schedules",
     "training",
 )
 
@@ -73,12 +75,14 @@ __all__ = [
     "fit",
     "initializers",
     "layers",
+    "lr_find",
     "lsuv",
     "models",
     "optimizers",
     "plots",
     "recipe",
     "runs",
+    "schedules",
     "training",
 ]
 
@@ -99,8 +103,10 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
         plots,
         recipe,
         runs,
+        schedules,
         training,
     )
+    from kerasnn.callbacks.lr_finder import lr_find
     from kerasnn.datasets import Dataset
     from kerasnn.recipe import Recipe, RunResult
     from kerasnn.training import FitResult, compile, evaluate, fit

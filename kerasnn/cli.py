@@ -62,6 +62,12 @@ def _add_train(sub: argparse._SubParsersAction, name: str) -> None:
         "multi_worker (cluster from TF_CONFIG) or one_device:DEVICE; fit.batch_size is then "
         "the global batch, split across replicas (default: no strategy)",
     )
+    train.add_argument(
+        "--sanity",
+        action="store_true",
+        help="first check initial loss ~ ln(C), that regularization raises the loss and that "
+        "20 samples can be overfit; train only if all pass (report in the run folder)",
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -85,6 +91,7 @@ def _train(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             verbose=0 if args.quiet else 2,
             strategy=strategy,
+            sanity=args.sanity,
         )
     except RuntimeError as err:  # the recipe's export block failed verification
         from kerasnn.export import ExportVerificationError
@@ -98,6 +105,11 @@ def _train(args: argparse.Namespace) -> int:
             import shutil
 
             shutil.rmtree(scratch, ignore_errors=True)
+    if result.sanity is not None:
+        print(f"kerasnn: sanity check:\n{result.sanity.summary()}")
+        if not result.sanity.passed:
+            print(f"kerasnn: {result.summary()}", file=sys.stderr)
+            return EXIT_TRAINING_FAILED
     if result.fit.stop_reason == "nan_loss":
         print(f"kerasnn: {result.fit.message}", file=sys.stderr)
         print(f"kerasnn: run folder (best weights so far): {result.run_dir}", file=sys.stderr)
@@ -218,6 +230,7 @@ def _devices(args: argparse.Namespace) -> int:
 
     info = devices.report()
     print(json.dumps(info, indent=2) if args.json else devices.format_report(info))
+    return EXIT_OK
 
 
 def _add_compare(sub: argparse._SubParsersAction, name: str) -> None:
@@ -281,12 +294,57 @@ def _compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_lr_find(sub: argparse._SubParsersAction, name: str) -> None:
+    cmd = sub.add_parser(
+        name,
+        help="learning-rate range test on a recipe's model: curve, suggested rates, plot",
+        description=(
+            "Train the recipe's model for up to --num-steps steps while the learning rate "
+            "rises exponentially from --min-lr to --max-lr, stop when the smoothed loss "
+            "exceeds 4x its minimum, and write lr_find.png and lr_find.json (curve and "
+            "suggested rates) to the output folder. The recipe's model is not trained."
+        ),
+    )
+    cmd.add_argument("recipe", help="path to a YAML recipe")
+    cmd.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe entry, e.g. --set optimizer=sgd",
+    )
+    cmd.add_argument("--out", metavar="DIR", help="output folder (default: runs/NAME-lr_find)")
+    cmd.add_argument("--min-lr", type=float, default=1e-7, help="first rate (default 1e-7)")
+    cmd.add_argument("--max-lr", type=float, default=10.0, help="last rate (default 10)")
+    cmd.add_argument("--num-steps", type=int, default=100, help="ramp length (default 100)")
+    cmd.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+
+def _lr_find(args: argparse.Namespace) -> int:
+    from kerasnn.callbacks.lr_finder import run_recipe
+
+    result, out = run_recipe(
+        args.recipe,
+        args.overrides,
+        out=args.out,
+        overwrite=args.overwrite,
+        min_lr=args.min_lr,
+        max_lr=args.max_lr,
+        num_steps=args.num_steps,
+    )
+    rates = ", ".join(f"{k} {v:.3g}" for k, v in result.suggestions.items())
+    print(f"kerasnn: lr-find: suggested learning rate {result.suggested:.3g} ({rates}) -> {out}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, tuple[Callable[..., None], Callable[[argparse.Namespace], int]]] = {
     "train": (_add_train, _train),
     "export": (_add_export, _export),
     "predict": (_add_predict, _predict),
     "devices": (_add_devices, _devices),
     "compare": (_add_compare, _compare),
+    "lr-find": (_add_lr_find, _lr_find),
 }
 
 

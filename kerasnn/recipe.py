@@ -53,6 +53,8 @@ _FIT_KEYS = (
     "early_stopping",
     "shuffle",
     "steps_per_execution",
+    "callbacks",
+    "lr_schedule",
 )
 # The optional export block: the trained model is exported into the run folder.
 EXPORT_DEFAULTS = {"path": "saved_model", "format": "saved_model", "standardize": True}
@@ -100,12 +102,15 @@ def _mapping(where: str, value: Any) -> dict[str, Any]:
 class RunResult:
     """What `Recipe.run` returns: the fit result, the run folder and the recipe that ran."""
 
-    fit: Any  # kerasnn.training.FitResult
+    fit: Any  # kerasnn.training.FitResult; None when a sanity check failed before training
     run_dir: Path
     recipe: Recipe
     export: Any = None  # kerasnn.export.ExportResult when the recipe has an export block
+    sanity: Any = None  # kerasnn.diagnostics.SanityReport when run with sanity=True
 
     def summary(self) -> str:
+        if self.fit is None:
+            return f"{self.recipe.name}: sanity check failed, not trained -> {self.run_dir}"
         line = f"{self.recipe.name}: {self.fit.summary()} -> {self.run_dir}"
         if self.export is not None:
             line += f" ({self.export.format} export verified, max abs diff "
@@ -132,7 +137,9 @@ class Recipe:
         loss: a Keras loss name or config; `None` picks the task's default.
         metrics: Keras metric names; `None` picks the task's defaults.
         fit: `kerasnn.fit` arguments: epochs, batch_size, validation_split, early_stopping,
-            shuffle, steps_per_execution.
+            shuffle, steps_per_execution, callbacks (names or ``{name: {argument: value}}``
+            from `kerasnn.callbacks.names()`), lr_schedule (a name or
+            ``{name: {argument: value}}`` from `kerasnn.schedules.names()`).
         seed: seeds data split, weights and training. Defaults to 0.
         description: free text.
         export: optional `kerasnn.export.export` of the trained model into the run folder:
@@ -271,6 +278,7 @@ class Recipe:
             )
         options = {k: v for k, v in self.optimizer.items() if k != "name"}
         optimizers.get(self.optimizer["name"], **options)  # raises on unknown names/arguments
+        self._validate_fit_objects()
         if self.export is not None:
             self._validate_export()
 
@@ -299,6 +307,25 @@ class Recipe:
                 "Received an invalid value for recipe key export.standardize, expected true or "
                 f"false. Received: standardize={spec['standardize']!r}"
             )
+
+    def _validate_fit_objects(self) -> None:
+        """Builds the fit section's callbacks and schedule once, so bad names/values fail now."""
+        from kerasnn import callbacks, schedules
+
+        specs = self.fit.get("callbacks") or []
+        if not isinstance(specs, list):
+            raise ValueError(
+                "Received an invalid value for recipe key fit.callbacks, expected a list of "
+                "callback names or {name: {argument: value}} mappings. "
+                f"Received: callbacks={specs!r}"
+            )
+        for spec in specs:
+            callbacks.get(spec)
+        spec = self.fit.get("lr_schedule")
+        if spec is not None:
+            lr = self.optimizer.get("learning_rate") or 1e-3
+            epochs = self.fit.get("epochs", 100)
+            schedules.from_spec(spec, learning_rate=lr, steps_per_epoch=10**6, epochs=epochs)
 
     # -- overrides and round trip ---------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -420,6 +447,7 @@ class Recipe:
         overwrite: bool = False,
         verbose: int | str = "auto",
         strategy: Any = None,
+        sanity: bool = False,
     ) -> RunResult:
         """Runs the recipe: load, build, compile, fit, evaluate; writes the run folder.
 
@@ -432,6 +460,10 @@ class Recipe:
             strategy: a `tf.distribute.Strategy` or a `kerasnn.devices.strategy` name
                 (``"auto"``, ``"mirrored"``, ``"multi_worker"``…) to build and train under;
                 ``fit.batch_size`` is then the global batch. Defaults to `None`.
+            sanity: first run `kerasnn.diagnostics.sanity_check` on the freshly built model
+                (report and figure in the run folder: ``sanity.json``, ``sanity_overfit.png``);
+                if a check fails, training does not start and `RunResult.fit` is `None`.
+                Defaults to `False`.
 
         Returns:
             A `RunResult`; the folder holds `recipe.yaml` (with defaults filled in),
@@ -446,6 +478,14 @@ class Recipe:
         data, model = recipe.build(strategy)
         folder = runs.RunFolder(out, overwrite=overwrite, resume=resume).open()
         folder.write_yaml("recipe.yaml", recipe.to_dict())
+        report = None
+        if sanity:
+            from kerasnn.diagnostics import sanity_check
+
+            report = sanity_check(model, data, seed=recipe.seed, out_dir=folder.staging)
+            if not report.passed:
+                folder.finalize()
+                return RunResult(fit=None, run_dir=folder.path, recipe=recipe, sanity=report)
         result = training.fit(
             model, data, seed=recipe.seed, run_dir=folder, verbose=verbose, **recipe.fit
         )
@@ -456,7 +496,9 @@ class Recipe:
         result.run_dir = folder.path
         if exported is not None:
             exported = dataclasses.replace(exported, path=folder.path / recipe.export["path"])
-        return RunResult(fit=result, run_dir=folder.path, recipe=recipe, export=exported)
+        return RunResult(
+            fit=result, run_dir=folder.path, recipe=recipe, export=exported, sanity=report
+        )
 
 
 def _export_into(folder: Any, model: Any, data: Any, spec: Mapping[str, Any]) -> Any:

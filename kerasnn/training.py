@@ -20,9 +20,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasnn import optimizers
+from kerasnn import callbacks as callback_registry
+from kerasnn import optimizers, schedules
 from kerasnn._validation import fraction, invalid, positive_int
-from kerasnn.callbacks import EarlyStopping, HistoryLog, NaNGuard, read_history_csv
+from kerasnn.callbacks import (
+    ActivationStats,
+    EarlyStopping,
+    GradientNorms,
+    HistoryLog,
+    LearningRateLogger,
+    NaNGuard,
+    read_history_csv,
+)
+from kerasnn.callbacks.early_stopping import missing_monitor_message
 from kerasnn.datasets import Dataset, split, validate_arrays
 from kerasnn.runs import RunFolder
 
@@ -34,6 +44,8 @@ Data = Dataset | ArrayPair
 # once per execution) stay reasonably frequent.
 MAX_STEPS_PER_EXECUTION = 64
 EVAL_BATCH_SIZE = 1024
+# Training samples ActivationStats probes when fit fills its probe batch in.
+PROBE_SAMPLES = 512
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,10 +196,12 @@ class FitResult:
         final_metrics: the logs of the last epoch trained.
         test_metrics: metrics on the test split when `data` was a `Dataset`, else `None`.
         stop_reason: ``"completed"``, ``"early_stopping"`` or ``"nan_loss"``.
-        message: human-readable detail for a NaN stop, else `None`.
+        message: human-readable detail of an early or NaN stop, else `None`.
         wall_time: seconds spent in `model.fit` (this process only).
         run_dir: the finished run folder, or `None`.
         steps_per_execution: training steps fused per graph execution.
+        stopped_epoch: 0-based epoch after which early stopping or the NaN guard stopped
+            training, else `None`.
     """
 
     history: dict[str, list[float]]
@@ -201,6 +215,7 @@ class FitResult:
     wall_time: float
     run_dir: Path | None
     steps_per_execution: int
+    stopped_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (history included)."""
@@ -336,8 +351,9 @@ def fit(
     batch_size: int = 32,
     validation_split: float = 0.1,
     validation_data: ArrayPair | None = None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
+    callbacks: Sequence[keras.callbacks.Callback | str | dict] = (),
     early_stopping: bool | int | dict | EarlyStopping = True,
+    lr_schedule: str | dict | keras.optimizers.schedules.LearningRateSchedule | None = None,
     seed: int = 0,
     shuffle: bool = True,
     steps_per_execution: int | str = "auto",
@@ -361,17 +377,27 @@ def fit(
             samples unshuffled. 0 disables it. Ignored when `validation_data` is given.
             Defaults to 0.1.
         validation_data: an explicit ``(x_val, y_val)`` pair. Defaults to `None`.
-        callbacks: extra Keras callbacks. Defaults to none.
+        callbacks: extra Keras callbacks, or their recipe forms (``"activation_stats"``,
+            ``{"gradient_norms": {"every_n_steps": 10}}``, see `kerasnn.callbacks.get`).
+            `GradientNorms` without a batch gets the first `batch_size` training samples,
+            `ActivationStats` without a probe the first 512. Defaults to none.
         early_stopping: `True` (patience 10 on ``val_loss``, best weights restored), an int
             patience, a dict of `kerasnn.callbacks.EarlyStopping` arguments, an instance, or
             `False`. Needs validation data. Defaults to `True`.
+        lr_schedule: a learning-rate schedule for this training: a `LearningRateSchedule`, a
+            name or ``{name: {argument: value}}`` from `kerasnn.schedules.names()` (α₀ defaults
+            to the optimizer's rate; steps per epoch and epochs are filled in). It replaces the
+            optimizer's rate. Defaults to `None` (keep the optimizer's rate). The rate of each
+            epoch (and the momentum a ``one_cycle`` schedule cycles) is in the history as
+            ``learning_rate`` (``momentum``) whatever the schedule.
         seed: seeds Python, NumPy, TensorFlow (weights, dropout), the shuffle order and the
             validation split: the same seed gives the same result on CPU. Defaults to 0.
         shuffle: reshuffle the training data every epoch, in an order fixed by `seed` and the
             epoch number (so a resumed run sees the same batches). Defaults to `True`.
         steps_per_execution: training steps run per graph execution; ``"auto"`` fuses a whole
-            epoch, up to 64 steps (1 under a strategy with several replicas, where Keras
-            cannot fuse steps). Defaults to ``"auto"``.
+            epoch, up to 64 steps (at most `every_n_steps` of a `GradientNorms` callback; 1
+            under a strategy with several replicas, where Keras cannot fuse steps). Defaults
+            to ``"auto"``.
         run_dir: folder for the run's `history.csv`, `metrics.json`, `model.keras` and
             `history.png`; written in a staging folder and moved into place at the end. Either
             a path or an open `kerasnn.runs.RunFolder` (which the caller then finalizes).
@@ -419,10 +445,15 @@ def fit(
     else:
         x_val = y_val = None
     replicas = model.distribute_strategy.num_replicas_in_sync
+    extra = [callback_registry.get(cb) for cb in callbacks]
+    steps_per_epoch = math.ceil(len(x) / batch_size)
     if steps_per_execution == "auto":
         # Keras 3.15 / TF 2.21 cannot fuse steps across replicas (the multi-step loop fails
         # with "You must feed a value for placeholder tensor"): one step per execution there.
         steps_per_execution = 1 if replicas > 1 else auto_steps_per_execution(len(x), batch_size)
+        for cb in extra:
+            if isinstance(cb, GradientNorms):
+                steps_per_execution = min(steps_per_execution, cb.every_n_steps)
     positive_int("steps_per_execution", steps_per_execution)
     if replicas > 1 and steps_per_execution > 1:
         raise ValueError(
@@ -431,6 +462,24 @@ def fit(
             "several steps into one execution across replicas). Received: "
             f"steps_per_execution={steps_per_execution}"
         )
+    schedule = None
+    if lr_schedule is not None:
+        schedule = schedules.from_spec(
+            lr_schedule,
+            learning_rate=float(np.asarray(model.optimizer.learning_rate)),
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+        )
+        if isinstance(schedule, schedules.OneCycle) and schedule.cycle_momentum:
+            schedules.momentum_attribute(model.optimizer)  # raises for SGD, before training
+    for cb in extra:
+        if isinstance(cb, GradientNorms) and cb.batch is None:
+            cb.batch = (x[:batch_size], y[:batch_size])
+        if isinstance(cb, ActivationStats) and cb.probe is None:
+            cb.probe = x[:PROBE_SAMPLES]
+    stopper = _early_stopping(early_stopping, has_validation=x_val is not None)
+    if stopper is not None:
+        _check_monitor(model, stopper.monitor, (x_val, y_val), extra)
 
     folder: RunFolder | None = None
     owns_folder = False
@@ -454,8 +503,14 @@ def fit(
         )
 
     guard = NaNGuard()
-    stopper = _early_stopping(early_stopping, has_validation=val_ds is not None)
-    cbs: list[keras.callbacks.Callback] = [guard, *callbacks]
+    unbind_momentum = None
+    if schedule is not None:
+        model.optimizer.learning_rate = schedule
+        if isinstance(schedule, schedules.OneCycle) and schedule.cycle_momentum:
+            unbind_momentum = schedules.bind_momentum(schedule, model.optimizer)
+        model.make_train_function(force=True)
+    lr_logger = LearningRateLogger(log_momentum=unbind_momentum is not None)
+    cbs: list[keras.callbacks.Callback] = [lr_logger, guard, *extra]
     if epoch is not None:
         cbs.insert(0, _EpochCounter(epoch))
     if stopper is not None:
@@ -469,14 +524,19 @@ def fit(
         ]
 
     start = time.perf_counter()
-    keras_history = model.fit(
-        train_ds,
-        epochs=epochs,
-        validation_data=val_ds,
-        callbacks=cbs,
-        verbose=verbose,
-        shuffle=False,  # train_ds shuffles itself, per (seed, epoch)
-    )
+    try:
+        keras_history = model.fit(
+            train_ds,
+            epochs=epochs,
+            validation_data=val_ds,
+            callbacks=cbs,
+            verbose=verbose,
+            shuffle=False,  # train_ds shuffles itself, per (seed, epoch)
+        )
+    finally:
+        if unbind_momentum is not None:
+            unbind_momentum()  # the optimizer's config holds floats again (saving needs it)
+            model.make_train_function(force=True)
     wall_time = time.perf_counter() - start
 
     if folder is not None:
@@ -489,10 +549,12 @@ def fit(
         best_epoch = stopper.best_epoch
     else:
         best_epoch = n_epochs - 1
+    message, stopped_epoch = None, None
     if guard.message is not None:
-        stop_reason = "nan_loss"
+        stop_reason, message, stopped_epoch = "nan_loss", guard.message, guard.epoch
     elif stopper is not None and stopper.stop_reason:
-        stop_reason = stopper.stop_reason
+        stop_reason, message = stopper.stop_reason, stopper.message
+        stopped_epoch = stopper.stopped_epoch
     else:
         stop_reason = "completed"
     test_metrics = evaluate(model, data) if isinstance(data, Dataset) else None
@@ -504,20 +566,48 @@ def fit(
         final_metrics={k: v[-1] for k, v in history.items()},
         test_metrics=test_metrics,
         stop_reason=stop_reason,
-        message=guard.message,
+        message=message,
         wall_time=wall_time,
         run_dir=None,
         steps_per_execution=steps_per_execution,
+        stopped_epoch=stopped_epoch,
     )
     if folder is not None:
-        _write_run(folder, model, result)
+        _write_run(folder, model, result, extra)
         result.run_dir = folder.path
         if owns_folder:
             folder.finalize()
     return result
 
 
-def _write_run(folder: RunFolder, model: keras.Model, result: FitResult) -> None:
+def _check_monitor(
+    model: keras.Model,
+    monitor: str,
+    validation: ArrayPair,
+    extra: Sequence[keras.callbacks.Callback],
+) -> None:
+    """Refuses, before training, an early-stopping monitor that no epoch will log."""
+    if monitor in ("loss", "val_loss", "learning_rate", "momentum"):
+        return
+    if monitor.startswith(("grad_norm", "act_")):
+        return  # per-layer keys of GradientNorms / ActivationStats: checked at the first epoch
+    if any(type(cb).__module__.split(".")[0] not in ("kerasnn", "keras") for cb in extra):
+        return  # the user's own callbacks may log more: EarlyStopping checks at the first epoch
+    # Compiled metrics are named only once built: one evaluation batch builds them.
+    x_val, y_val = validation
+    results = model.evaluate(x_val[:1], y_val[:1], verbose=0, return_dict=True)
+    model.reset_metrics()
+    logged = {"learning_rate", *results, *(f"val_{k}" for k in results)}
+    if monitor not in logged:
+        raise ValueError(missing_monitor_message(monitor, logged))
+
+
+def _write_run(
+    folder: RunFolder,
+    model: keras.Model,
+    result: FitResult,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> None:
     from kerasnn import plots  # matplotlib is imported only when a run folder is written
 
     model.save(folder.file("model.keras"))
@@ -528,6 +618,13 @@ def _write_run(folder: RunFolder, model: keras.Model, result: FitResult) -> None
     plots.plot_history(
         result.history, best_epoch=result.best_epoch, path=folder.file("history.png")
     )
+    if len(set(result.history.get("learning_rate", []))) > 1:  # a constant rate: no figure
+        plots.plot_lr(result.history, path=folder.file("lr.png"))
+    if "grad_norm" in result.history:
+        plots.plot_grad_norms(result.history, path=folder.file("grad_norms.png"))
+    for cb in callbacks:
+        if isinstance(cb, ActivationStats) and cb.history:
+            plots.plot_activation_stats(cb, path=folder.file("activation_stats.png"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,7 +21,14 @@ TINY = {
 
 def test_bundled_recipes_validate():
     names = sorted(p.stem for p in RECIPES.glob("*.yaml"))
-    assert names == ["breast_cancer", "diabetes", "digits_cnn", "digits_mlp", "spirals"]
+    assert names == [
+        "breast_cancer",
+        "diabetes",
+        "digits_cnn",
+        "digits_mlp",
+        "digits_one_cycle",
+        "spirals",
+    ]
     for path in RECIPES.glob("*.yaml"):
         recipe = Recipe.from_yaml(path)
         assert recipe.name == path.stem

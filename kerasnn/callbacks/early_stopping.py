@@ -20,8 +20,10 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     class inherits) and adds:
 
     - `restore_best_weights=True` and `monitor="val_loss"`, `patience=10` by default;
-    - `stop_reason` (``"early_stopping"`` or `None`) and `stopped_epoch`, read by
-      `kerasnn.fit` into `FitResult`;
+    - `stop_reason` (``"early_stopping"`` or `None`), `stopped_epoch` and `message` (what was
+      monitored, since when it had not improved), read by `kerasnn.fit` into `FitResult`;
+    - a monitor that is not in the logs is an error naming the quantities that are (Keras
+      only warns, and then never stops);
     - `state_dir`: when given, the patience counter, best value, best epoch and best weights are
       written there after every epoch, and restored when training resumes from a
       `keras.callbacks.BackupAndRestore` backup, so an interrupted run stops at the same epoch
@@ -63,11 +65,13 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         )
         self.state_dir = None if state_dir is None else Path(state_dir)
         self.stop_reason: str | None = None
+        self.message: str | None = None
         self._first_epoch_seen = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
         self.stop_reason = None
+        self.message = None
         self._first_epoch_seen = False
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -77,9 +81,16 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 self._restore_state(epoch - 1)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None and self.monitor not in logs:
+            raise ValueError(missing_monitor_message(self.monitor, logs))
         super().on_epoch_end(epoch, logs)
         if self.model.stop_training and self.stopped_epoch == epoch:
             self.stop_reason = "early_stopping"
+            self.message = (
+                f"Early stopping at epoch {epoch + 1}: {self.monitor} had not improved for "
+                f"{self.wait} epochs (best {float(self.best):.6g} at epoch {self.best_epoch + 1}"
+                + (", whose weights were restored)." if self.restore_best_weights else ").")
+            )
         if self.state_dir is not None:
             self._save_state(epoch)
 
@@ -147,3 +158,11 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if state["weights_file"] is not None:
             with np.load(self.state_dir / state["weights_file"]) as f:
                 self.best_weights = [f[f"arr_{i}"] for i in range(len(f.files))]
+
+
+def missing_monitor_message(monitor: str, available: Any) -> str:
+    """The error for an early-stopping monitor that training does not log."""
+    return (
+        "Received an invalid value for argument monitor, expected one of the quantities "
+        f"training logs: {', '.join(sorted(available))}. Received: monitor={monitor!r}"
+    )

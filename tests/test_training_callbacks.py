@@ -1,0 +1,234 @@
+"""Gradient norms, activation statistics, early stopping records and lr_find on real models."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasnn as knn
+from kerasnn.callbacks import ActivationStats, EarlyStopping, GradientNorms, LRFinder
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return knn.datasets.load("digits", seed=0)
+
+
+def _sequential(n_in, n_out):
+    return keras.Sequential(
+        [
+            keras.Input((n_in,)),
+            keras.layers.Dense(16, activation="tanh", name="hidden"),
+            keras.layers.Dense(n_out, activation="softmax", name="out"),
+        ]
+    )
+
+
+def _functional(n_in, n_out):
+    inputs = keras.Input((n_in,))
+    a = keras.layers.Dense(12, activation="relu", name="a")(inputs)
+    b = keras.layers.Dense(
+        12, activation="sigmoid", name="b", kernel_regularizer=keras.regularizers.L2(1e-3)
+    )(inputs)
+    merged = keras.layers.Concatenate(name="cat")([a, b])
+    return keras.Model(inputs, keras.layers.Dense(n_out, activation="softmax", name="out")(merged))
+
+
+def _tape_norms(model, x, y):
+    """Independent reference: the compiled loss (+ regularization) and its gradient."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True)) + tf.add_n([*model.losses, 0.0])
+    grads = tape.gradient(loss, model.trainable_variables)
+    sq = {
+        id(v): float(tf.reduce_sum(g**2))
+        for v, g in zip(model.trainable_variables, grads, strict=True)
+    }
+    per_layer = {
+        f"grad_norm/{layer.name}": math.sqrt(sum(sq[id(v)] for v in layer.trainable_variables))
+        for layer in model.layers
+        if layer.trainable_variables
+    }
+    return {"grad_norm": math.sqrt(sum(sq.values())), **per_layer}
+
+
+@pytest.mark.parametrize("build", [_sequential, _functional])
+def test_gradient_norms_equal_an_independent_tape_on_plain_keras_models(digits, build):
+    x, y = digits.x_train[:256], digits.y_train[:256]
+    keras.utils.set_random_seed(0)
+    model = build(64, 10)
+    model.compile(keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy")
+    batch = (x[:32], y[:32])
+    norms = GradientNorms(batch=batch, every_n_steps=4)
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[norms], shuffle=False)
+    assert [r.step for r in norms.records] == [4, 8, 12, 16]  # 8 steps per epoch
+    last = norms.records[-1].norms  # computed at the final weights
+    reference = _tape_norms(model, *batch)
+    assert sorted(last) == sorted(reference)
+    for key, value in reference.items():
+        assert last[key] == pytest.approx(value, rel=1e-5), key
+    assert model.history.history["grad_norm"][-1] == pytest.approx(reference["grad_norm"], rel=1e-5)
+
+
+def test_gradient_norms_do_not_change_training(digits):
+    """Dropout seeds, batch-norm statistics and metrics are put back: identical weights."""
+
+    def train(callbacks):
+        keras.utils.set_random_seed(3)
+        model = knn.models.mlp(digits, hidden=[32], dropout=0.3, batchnorm=True)
+        knn.compile(model, "adam", learning_rate=3e-3)
+        result = knn.fit(
+            model,
+            digits,
+            epochs=2,
+            verbose=0,
+            callbacks=callbacks,
+            steps_per_execution=1,
+            early_stopping=False,
+        )
+        return model.get_weights(), result.history
+
+    plain_w, plain_h = train([])
+    norms_w, norms_h = train([GradientNorms(every_n_steps=1)])
+    for a, b in zip(plain_w, norms_w, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert plain_h["loss"] == norms_h["loss"] and plain_h["val_accuracy"] == norms_h["val_accuracy"]
+    assert "grad_norm/dense_1" in norms_h and len(norms_h["grad_norm"]) == 2
+
+
+def test_fit_fuses_at_most_every_n_steps_and_fills_the_batch(digits):
+    model = knn.compile(knn.models.mlp(digits, hidden=[8]))
+    norms = GradientNorms(every_n_steps=5)
+    result = knn.fit(model, digits, epochs=1, verbose=0, callbacks=[norms])
+    assert result.steps_per_execution == 5
+    assert norms.batch[0].shape == (32, 64)
+    steps = math.ceil(len(digits.x_train) * 0.9 / 32)
+    assert [r.step for r in norms.records] == [*range(5, steps + 1, 5), steps][: len(norms.records)]
+
+
+def test_activation_stats_match_numpy(digits):
+    keras.utils.set_random_seed(0)
+    model = _functional(64, 10)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    probe = digits.x_train[:100]
+    stats = ActivationStats(probe=probe, bins=10, histogram_range=(0.0, 2.0))
+    history = model.fit(digits.x_train, digits.y_train, epochs=2, verbose=0, callbacks=[stats])
+    (epoch, layer_stats) = stats.history[-1]
+    assert epoch == 1 and [s.name for s in layer_stats] == ["a", "b", "out"]
+    a = keras.Model(model.inputs[0], model.get_layer("a").output)(probe).numpy()
+    b = keras.Model(model.inputs[0], model.get_layer("b").output)(probe).numpy()
+    np.testing.assert_allclose(history.history["act_mean/a"][-1], a.mean(), rtol=1e-5)
+    np.testing.assert_allclose(history.history["act_std/b"][-1], b.std(), rtol=1e-5)
+    assert history.history["act_dead/a"][-1] == np.mean(np.all(a == 0, axis=0))
+    sat = np.mean((b <= 0.01) | (b >= 0.99))
+    assert history.history["act_saturated/b"][-1] == pytest.approx(sat)
+    counts, _ = layer_stats[0].histogram
+    np.testing.assert_array_equal(counts, np.histogram(a, bins=10, range=(0.0, 2.0))[0])
+
+
+def test_early_stopping_stops_at_the_scripted_epoch(digits):
+    """val_loss table: best at epoch index 3, patience 2 -> stops after epoch index 5."""
+    table = [1.0, 0.8, 0.7, 0.5, 0.6, 0.55, 0.4, 0.3]
+
+    class Script(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = table[epoch]
+
+    model = knn.compile(knn.models.mlp(digits, hidden=[8]))
+    result = knn.fit(
+        model,
+        digits,
+        epochs=len(table),
+        verbose=0,
+        callbacks=[Script()],
+        early_stopping={"patience": 2},
+    )
+    assert result.epochs == 6 and result.stopped_epoch == 5 and result.best_epoch == 3
+    assert result.stop_reason == "early_stopping"
+    assert result.history["val_loss"] == table[:6]
+    assert "val_loss had not improved for 2 epochs (best 0.5 at epoch 4" in result.message
+    assert result.to_dict()["stopped_epoch"] == 5
+
+
+def test_early_stopping_monitor_must_exist(digits):
+    model = knn.compile(knn.models.mlp(digits, hidden=[8]))
+    with pytest.raises(
+        ValueError,
+        match=r"argument monitor, expected one of the quantities "
+        r"training logs: .*val_accuracy.*Received: monitor='val_acc'",
+    ):
+        knn.fit(model, digits, epochs=2, verbose=0, early_stopping={"monitor": "val_acc"})
+    assert not model.optimizer.built  # refused before any training step
+    plain = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+    plain.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"training logs: loss.*Received: monitor='val_loss'"):
+        plain.fit(digits.x_train, digits.y_train, epochs=1, verbose=0, callbacks=[EarlyStopping()])
+
+
+def test_lr_find_restores_everything_and_suggests_a_sensible_rate(digits, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = knn.compile(
+        knn.models.mlp(digits, hidden=[64], dropout=0.1), "adam", learning_rate=1e-3
+    )
+    model.fit(digits.x_train[:64], digits.y_train[:64], epochs=1, verbose=0)  # optimizer has state
+    before = [v.numpy().copy() for v in [*model.variables, *model.optimizer.variables]]
+    result = knn.lr_find(
+        model, digits, min_lr=1e-6, max_lr=10.0, num_steps=100, path=tmp_path / "lr_find.png"
+    )
+    after = [v.numpy() for v in [*model.variables, *model.optimizer.variables]]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    assert model.steps_per_execution == 1 and float(model.optimizer.learning_rate) == pytest.approx(
+        1e-3
+    )
+    assert result.stopped_early and len(result.losses) < 100
+    assert 1e-4 <= result.suggested <= 3e-2  # Adam on standardized digits: ~1e-3..1e-2
+    assert result.learning_rates[0] == pytest.approx(1e-6)
+    assert (tmp_path / "lr_find.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"min_lr": 1.0, "max_lr": 1e-3}, "argument max_lr, expected a rate above min_lr=1.0"),
+        ({"min_lr": -1e-3}, "argument min_lr, expected a number > 0. Received: min_lr=-0.001"),
+        ({"num_steps": 1}, "argument num_steps, expected an integer >= 2"),
+        ({"diverge_factor": 0.5}, "argument diverge_factor, expected a number > 1"),
+    ],
+)
+def test_lr_finder_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LRFinder(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: GradientNorms(every_n_steps=0), "argument every_n_steps, expected a positive"),
+        (lambda: GradientNorms(every_n_steps=-3), "Received: every_n_steps=-3"),
+        (lambda: ActivationStats(bins=0), "argument bins, expected a positive integer"),
+        (lambda: ActivationStats(histogram_range=(1, 0)), "argument histogram_range, expected"),
+    ],
+)
+def test_callback_bad_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_callbacks_need_their_batch_with_plain_model_fit(digits):
+    model = _sequential(64, 10)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    for cb, name in ((GradientNorms(), "batch"), (ActivationStats(), "probe")):
+        with pytest.raises(ValueError, match=f"argument {name}, expected"):
+            model.fit(digits.x_train, digits.y_train, epochs=1, verbose=0, callbacks=[cb])
+
+
+def test_callbacks_round_trip_their_config():
+    for cb in (
+        GradientNorms(every_n_steps=7, per_layer=False),
+        ActivationStats(bins=5, histogram_range=(0, 1), layers=["a"]),
+        LRFinder(1e-5, 1.0, 10),
+    ):
+        again = type(cb).from_config(cb.get_config())
+        assert again.get_config() == cb.get_config()
