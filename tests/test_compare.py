@@ -230,15 +230,17 @@ def test_resume_continues_an_interrupted_variant(tmp_path):
     data, model = recipe.build()
     folder = runs.RunFolder(out / "adam").open()
     folder.write_yaml("recipe.yaml", recipe.to_dict())
+    fit_kwargs = dict(recipe.fit)
+    interrupted = [*(fit_kwargs.pop("callbacks", None) or []), _Interrupt(1)]
     with pytest.raises(KeyboardInterrupt):
         training.fit(
             model,
             data,
             seed=recipe.seed,
             run_dir=folder,
-            callbacks=[_Interrupt(1)],
+            callbacks=interrupted,
             verbose=0,
-            **recipe.fit,
+            **fit_kwargs,
         )
     assert not (out / "adam").exists() and folder.backup_dir.exists()
     lines = []
