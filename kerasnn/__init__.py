@@ -35,6 +35,7 @@ _LAZY_ATTRS: dict[str, str] = {
     "Recipe": "kerasnn.recipe",
     "RunResult": "kerasnn.recipe",
     "Dataset": "kerasnn.datasets",
+    "search": "kerasnn.tuning",
 }
 _LAZY_MODULES = (
     "activations",
@@ -47,6 +48,7 @@ _LAZY_MODULES = (
     "recipe",
     "runs",
     "training",
+    "tuning",
 )
 
 __all__ = [
@@ -67,7 +69,9 @@ __all__ = [
     "plots",
     "recipe",
     "runs",
+    "search",
     "training",
+    "tuning",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
@@ -82,10 +86,12 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
         recipe,
         runs,
         training,
+        tuning,
     )
     from kerasnn.datasets import Dataset
     from kerasnn.recipe import Recipe, RunResult
     from kerasnn.training import FitResult, compile, evaluate, fit
+    from kerasnn.tuning import search
 
 
 def __getattr__(name: str) -> Any:

@@ -31,7 +31,18 @@ import yaml
 
 from kerasnn._validation import positive_int
 
-SECTIONS = ("name", "description", "seed", "data", "model", "optimizer", "loss", "metrics", "fit")
+SECTIONS = (
+    "name",
+    "description",
+    "seed",
+    "data",
+    "model",
+    "optimizer",
+    "loss",
+    "metrics",
+    "fit",
+    "search",
+)
 REQUIRED = ("data", "model")
 # fit() arguments a recipe may set (the rest come from the recipe itself or the command line).
 _FIT_KEYS = (
@@ -114,6 +125,8 @@ class Recipe:
             shuffle, steps_per_execution.
         seed: seeds data split, weights and training. Defaults to 0.
         description: free text.
+        search: the hyperparameter search block (``trials``, ``objective``, ``space``) read by
+            `kerasnn.search` / ``kerasnn search``; `None` when absent.
 
     Example:
 
@@ -131,6 +144,7 @@ class Recipe:
     fit: dict[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
     description: str | None = None
+    search: dict[str, Any] | None = None
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -178,6 +192,7 @@ class Recipe:
             loss=config.get("loss"),
             metrics=metrics,
             fit=_mapping("fit", config.get("fit")),
+            search=_mapping("search", config["search"]) if "search" in config else None,
         )
         recipe.validate()
         return recipe
@@ -239,6 +254,10 @@ class Recipe:
             )
         options = {k: v for k, v in self.optimizer.items() if k != "name"}
         optimizers.get(self.optimizer["name"], **options)  # raises on unknown names/arguments
+        if self.search is not None:
+            from kerasnn.tuning.spaces import search_settings
+
+            search_settings(self)
 
     # -- overrides and round trip ---------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -255,6 +274,8 @@ class Recipe:
             "metrics": copy.deepcopy(self.metrics),
             "fit": copy.deepcopy(self.fit),
         }
+        if self.search is not None:
+            out["search"] = copy.deepcopy(self.search)
         return out
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
@@ -321,17 +342,23 @@ class Recipe:
         """Loads the data and builds and compiles the model: ``(dataset, model)``."""
         import keras
 
-        from kerasnn import datasets, training
+        from kerasnn import datasets
 
         data = datasets.load(**({"seed": self.seed} | self.data))
         keras.utils.set_random_seed(self.seed)
+        return data, self.build_model(data)
+
+    def build_model(self, data: Any) -> Any:
+        """Builds and compiles the recipe's model for a loaded `Dataset` (no seeding)."""
+        from kerasnn import training
+
         builder_args = {k: v for k, v in self.model.items() if k != "builder"}
         model = self._builder()(data, **builder_args)
         options = {k: v for k, v in self.optimizer.items() if k != "name"}
         training.compile(
             model, self.optimizer["name"], loss=self.loss, metrics=self.metrics, **options
         )
-        return data, model
+        return model
 
     def run(
         self,
