@@ -327,17 +327,16 @@ class SearchSpace:
                     raise _entry_error(width, "positive integer widths", list(w.values))
                 if d.when or w.when:
                     raise _entry_error(f"{depth}.when", "no condition on depth/width", d.when)
+        names_of = {
+            "model.activation": activations.names,
+            "model.initializer": initializers.names,
+            "optimizer.name": optimizers.names,
+        }
         for entry in self.entries:
             values = entry.values  # choice options, or a range's bounds
-            if entry.name == "model.activation":
+            if entry.name in names_of:
                 for v in values:
-                    _check_name(entry.name, v, activations.names())
-            elif entry.name == "model.initializer":
-                for v in values:
-                    _check_name(entry.name, v, initializers.names())
-            elif entry.name == "optimizer.name":
-                for v in values:
-                    _check_name(entry.name, v, optimizers.names())
+                    _check_name(entry.name, v, names_of[entry.name]())
             elif entry.name == "model.lsuv":
                 if not all(isinstance(v, bool) for v in values):
                     raise _entry_error(entry.name, "true/false values", list(values))
@@ -347,17 +346,10 @@ class SearchSpace:
                         "false: this kerasnn has no kerasnn.initializers.lsuv",
                         list(values),
                     )
-            elif entry.name in ("model.dropout",):
-                if not all(_is_number(v) and 0 <= v < 1 for v in values):
-                    raise _entry_error(entry.name, "rates in [0, 1)", list(values))
-            elif entry.name in ("fit.batch_size", "fit.epochs"):
-                if not all(
-                    isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
-                ):
-                    raise _entry_error(entry.name, "positive integers", list(values))
-            elif entry.name in ("optimizer.learning_rate", "model.l1", "model.l2"):
-                if not all(_is_number(v) and v >= 0 for v in values):
-                    raise _entry_error(entry.name, "numbers >= 0", list(values))
+            elif entry.name in _VALUE_RULES:
+                rule, check = _VALUE_RULES[entry.name]
+                if not all(check(v) for v in values):
+                    raise _entry_error(entry.name, rule, list(values))
 
     # -- sampling -------------------------------------------------------------------------------
     def declare(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
@@ -420,6 +412,20 @@ class SearchSpace:
             section, key = name.split(".")
             out[section][key] = value
         return out
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+_VALUE_RULES = {
+    "model.dropout": ("rates in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
+    "fit.batch_size": ("positive integers", _positive_int),
+    "fit.epochs": ("positive integers", _positive_int),
+    "optimizer.learning_rate": ("numbers > 0", lambda v: _is_number(v) and v > 0),
+    "model.l1": ("numbers >= 0", lambda v: _is_number(v) and v >= 0),
+    "model.l2": ("numbers >= 0", lambda v: _is_number(v) and v >= 0),
+}
 
 
 def _check_name(entry: str, value: Any, allowed: Sequence[str]) -> None:
