@@ -245,7 +245,7 @@ def write_results(directory: str | os.PathLike, objective: str | None = None) ->
     """Rebuilds `results.csv` and `results.json` from the trial files (atomic writes).
 
     Returns:
-        The rows written.
+        The trials as written to results.json (the score under the objective's name).
     """
     directory = Path(directory)
     rows, specs = read_trials(directory)
@@ -280,16 +280,19 @@ def write_results(directory: str | os.PathLike, objective: str | None = None) ->
         ],
     }
     _write_atomic(directory / "results.json", json.dumps(table, indent=2) + "\n")
-    return rows
+    return table["trials"]
 
 
 def plot_results(
     rows: list[dict], specs: Mapping[str, Mapping[str, bool]], objective: str, path: os.PathLike
-) -> None:
+) -> Any:
     """`results.png`: the objective of each completed trial against each hyperparameter.
 
     Log-sampled hyperparameters get a log x axis; choices of strings/booleans are placed at
     their option's position. Failed trials are counted in the title.
+
+    Returns:
+        The matplotlib `Figure` (closed after saving).
     """
     import matplotlib.pyplot as plt
 
@@ -332,6 +335,7 @@ def plot_results(
     fig.savefig(tmp, dpi=90)
     plt.close(fig)
     os.replace(tmp, path)
+    return fig
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,9 +565,9 @@ def search(
         return SearchResult(out, objective, direction(objective), rows, None, role)
 
     rows = write_results(out, objective)
-    _, specs = read_trials(out)
-    if rows:
-        plot_results(rows, specs, objective, out / "results.png")
+    trials, specs = read_trials(out)
+    if trials:
+        plot_results(trials, specs, objective, out / "results.png")
     best = _retrain_best(
         tuner, hypermodel, data, out, seed=seed, objective=objective, base_fit=base_fit
     )
