@@ -3,11 +3,11 @@
 What is measured:
     `kerasnn.search` on ``recipes/digits_mlp.yaml`` — scikit-learn's 8x8 digits, 80/20
     stratified split (seed 0), the recipe's fit settings (at most 100 epochs, early stopping with
-    patience 15 on a 10 % stratified validation split) and its ``search:`` space (the default
-    MLP space: depth, per-layer width, activation, initializer, dropout, log-uniform L2 and
-    learning rate, optimizer with conditional momentum, batch size). With ``--space default``
-    the builder's ready space (`kerasnn.tuning.default_mlp_space`, which adds pelu, maxout and
-    LSUV) is used instead; it needs those names registered.
+    patience 15 on a 10 % stratified validation split) and its ``search:`` space, which is the
+    ready MLP space written out (depth 1-3 with a width per layer, relu/leaky_relu/elu/selu/
+    pelu/maxout/tanh, five initializers, optional LSUV, dropout, log-uniform L2 and learning
+    rate, sgd/momentum/nesterov/rmsprop/adam with conditional momentum, batch size).
+    ``--space default`` uses `kerasnn.tuning.default_mlp_space()` itself.
 
     One search of 20 trials (seed 0) is run and timed, then the same search is resumed up to 50
     trials (``resume=True``: the first 20 are kept). After each stage the best configuration

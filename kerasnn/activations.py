@@ -14,6 +14,7 @@ from typing import Any
 import keras
 
 from kerasnn._validation import one_of
+from kerasnn.layers import PELU, MaxoutChannels
 
 ActivationLike = str | Callable[..., Any] | keras.layers.Layer | None
 
@@ -30,6 +31,9 @@ ALIASES: dict[str, str] = {
 # Activations that are layers with state (learnable parameters): name -> layer factory.
 _LAYER_FACTORIES: dict[str, Callable[..., keras.layers.Layer]] = {
     "prelu": keras.layers.PReLU,
+    # Builders widen the linear layer before a maxout `pieces` times (see kerasnn.models).
+    "maxout": MaxoutChannels,
+    "pelu": PELU,
 }
 
 
@@ -60,6 +64,11 @@ def keras_names() -> list[str]:
         for n in dir(keras.activations)
         if not n.startswith("_") and n not in skip and callable(getattr(keras.activations, n))
     )
+
+
+def layer_factories() -> dict[str, Callable[..., keras.layers.Layer]]:
+    """The layer-based activations by name (a copy): ``{"prelu": keras.layers.PReLU, ...}``."""
+    return dict(_LAYER_FACTORIES)
 
 
 def names() -> list[str]:

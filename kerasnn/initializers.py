@@ -1,7 +1,12 @@
-"""Weight initializers by the lectures' names.
+"""Weight initializers by the lectures' names, and data-dependent initialisation.
 
 ``xavier_*`` is Glorot's scheme, ``kaiming_*`` is He's, ``small_normal`` is the lectures' "first
-idea" N(0, 0.01²). All other names are Keras's own (`keras.initializers.get`).
+idea" N(0, 0.01²). All other names are Keras's own (`keras.initializers.get`), among them
+``lecun_normal`` (for SELU) and ``orthogonal``.
+
+`lsuv(model, x_batch)` (layer-sequential unit variance, `kerasnn.lsuv`) and
+`init_report(model, x_batch)` (activation statistics at initialisation,
+`kerasnn.diagnostics.init_report`) work on a built model and a batch.
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ from typing import Any
 import keras
 
 from kerasnn._validation import one_of
+from kerasnn.diagnostics.init_report import InitReport as InitReport
+from kerasnn.diagnostics.init_report import init_report as init_report
+from kerasnn.lsuv import LSUVLayerReport as LSUVLayerReport
+from kerasnn.lsuv import lsuv as lsuv
 
 InitializerLike = str | keras.initializers.Initializer | Callable[..., Any] | dict
 

@@ -116,8 +116,10 @@ class Recipe:
     Attributes:
         name: run name (default run folder ``runs/<name>``).
         data: arguments of `kerasnn.datasets.load` (``name`` required).
-        model: ``builder`` (``mlp``, ``cnn`` or ``residual_mlp``; default ``mlp``) and the
-            builder's arguments.
+        model: ``builder`` (``mlp``, ``cnn`` or ``residual_mlp``; default ``mlp``), the
+            builder's arguments, and optionally ``lsuv`` (``true`` or a mapping of
+            `kerasnn.lsuv.RECIPE_DEFAULTS` options): LSUV-initialise the built model on the
+            first training samples.
         optimizer: ``name`` and `kerasnn.optimizers.get` arguments (a bare string is a name).
         loss: a Keras loss name or config; `None` picks the task's default.
         metrics: Keras metric names; `None` picks the task's defaults.
@@ -233,7 +235,7 @@ class Recipe:
 
     def validate(self) -> None:
         """Checks every key and the values that can be checked without loading anything."""
-        from kerasnn import datasets, optimizers, training
+        from kerasnn import datasets, lsuv, optimizers, training
 
         _check_keys("data.", self.data, _defaults(datasets.load) | {"name": None})
         if "name" not in self.data:
@@ -242,7 +244,10 @@ class Recipe:
                 f"{', '.join(datasets.KNOWN)} or a path to a .npz/.csv file."
             )
         builder = self._builder()
-        _check_keys("model.", self.model, [*_defaults(builder, skip=("input_shape",)), "builder"])
+        _check_keys(
+            "model.", self.model, [*_defaults(builder, skip=("input_shape",)), "builder", "lsuv"]
+        )
+        lsuv.recipe_options(self.model.get("lsuv"))
         _check_keys("fit.", self.fit, _FIT_KEYS)
         fit_defaults = _defaults(training.fit)
         for key in ("epochs", "batch_size"):
@@ -350,10 +355,11 @@ class Recipe:
 
     def build_model(self, data: Any) -> Any:
         """Builds and compiles the recipe's model for a loaded `Dataset` (no seeding)."""
-        from kerasnn import training
+        from kerasnn import lsuv, training
 
-        builder_args = {k: v for k, v in self.model.items() if k != "builder"}
+        builder_args = {k: v for k, v in self.model.items() if k not in ("builder", "lsuv")}
         model = self._builder()(data, **builder_args)
+        lsuv.lsuv_from_recipe(model, data.x_train, self.model.get("lsuv"), seed=self.seed)
         options = {k: v for k, v in self.optimizer.items() if k != "name"}
         training.compile(
             model, self.optimizer["name"], loss=self.loss, metrics=self.metrics, **options

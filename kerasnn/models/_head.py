@@ -12,6 +12,7 @@ import keras
 from kerasnn import activations, initializers
 from kerasnn._validation import non_negative_float, one_of, positive_int
 from kerasnn.datasets import Dataset
+from kerasnn.layers import MaxoutChannels
 
 TASKS = ("classification", "binary", "regression")
 OUTPUT_ACTIVATION = {"classification": "softmax", "binary": "sigmoid", "regression": "linear"}
@@ -92,6 +93,55 @@ def regularizer(l1: float, l2: float) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L1L2(l1=l1, l2=l2)
 
 
+def is_selu(activation: Any) -> bool:
+    """Whether `activation` names SELU (a name, alias, the function or an Activation layer)."""
+    if isinstance(activation, str):
+        return activations.canonical_name(activation) == "selu"
+    if isinstance(activation, keras.layers.Activation):
+        activation = activation.activation
+    return activation is keras.activations.selu
+
+
+def default_initializer(initializer: Any, activation: Any, default: str) -> Any:
+    """`initializer`, or when it is `None` the builder's `default` — LeCun normal for SELU.
+
+    Self-normalizing networks (Klambauer et al. 2017) need LeCun-normal weights for SELU to keep
+    activations at zero mean / unit variance.
+    """
+    if initializer is not None:
+        return initializer
+    return "lecun_normal" if is_selu(activation) else default
+
+
+def dropout_layer(rate: float, activation: Any, *, seed: int | None, name: str) -> Any:
+    """`Dropout`, or `AlphaDropout` after SELU (plain dropout breaks self-normalization)."""
+    if is_selu(activation):
+        return keras.layers.AlphaDropout(rate, seed=seed, name=name)
+    return keras.layers.Dropout(rate, seed=seed, name=name)
+
+
+def pieces(act_layer: keras.layers.Layer) -> int:
+    """How many linear outputs the activation layer consumes per output unit.
+
+    1 for every activation except maxout: ``MaxoutChannels(pieces=k)`` keeps the max of each
+    group of `k` channels, so the builders widen the preceding Dense/Conv layer `k` times and
+    ``units``/``filters`` stay the output width (the layer gets `k` times the parameters).
+
+    Raises:
+        ValueError: a `MaxoutChannels` given by `num_units` (its width is fixed, not per layer).
+    """
+    if not isinstance(act_layer, MaxoutChannels):
+        return 1
+    if act_layer.pieces is None:
+        raise ValueError(
+            "Received an invalid value for argument activation, expected "
+            "MaxoutChannels(pieces=k) in a builder (the builder sets each layer's number of "
+            "units). Received: activation=MaxoutChannels(num_units="
+            f"{act_layer.num_units})"
+        )
+    return act_layer.pieces
+
+
 def check_units(argument: str, units: Sequence[int]) -> list[int]:
     """Checks a list of layer widths (may be empty)."""
     if isinstance(units, int):
@@ -134,9 +184,14 @@ def dense_block(
     seed: int | None,
     prefix: str = "dense",
 ) -> Any:
-    """Dense → (BatchNorm) → activation → (Dropout), each layer named ``<prefix>_<index>``."""
+    """Dense → (BatchNorm) → activation → (Dropout), each layer named ``<prefix>_<index>``.
+
+    With maxout the Dense layer has ``units * pieces`` outputs and the block outputs `units`;
+    with SELU, dropout is `AlphaDropout`. `initializer` must already be resolved (not `None`).
+    """
+    act = activations.layer(activation, name=f"{prefix}_{index}_act")
     x = keras.layers.Dense(
-        units,
+        units * pieces(act),
         kernel_initializer=initializers.get(initializer, seed=seed),
         kernel_regularizer=reg,
         use_bias=not batchnorm,
@@ -144,9 +199,9 @@ def dense_block(
     )(x)
     if batchnorm:
         x = keras.layers.BatchNormalization(name=f"{prefix}_{index}_bn")(x)
-    x = activations.layer(activation, name=f"{prefix}_{index}_act")(x)
+    x = act(x)
     if dropout:
-        x = keras.layers.Dropout(dropout, seed=seed, name=f"{prefix}_{index}_dropout")(x)
+        x = dropout_layer(dropout, activation, seed=seed, name=f"{prefix}_{index}_dropout")(x)
     return x
 
 

@@ -12,7 +12,9 @@ from kerasnn._validation import fraction, one_of, positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
     check_units,
+    default_initializer,
     dense_stack_and_output,
+    pieces,
     regularizer,
     resolve_target,
     seed_for,
@@ -30,7 +32,7 @@ def cnn(
     padding: str = "same",
     task: str | None = None,
     activation: Any = "relu",
-    initializer: Any = "glorot_uniform",
+    initializer: Any = None,
     dropout: float = 0.0,
     batchnorm: bool = False,
     l1: float = 0.0,
@@ -42,7 +44,10 @@ def cnn(
     """Builds conv–pool stages then a dense head: the LeNet pattern.
 
     Each stage is Conv2D(f, kernel_size) → (BN) → activation → MaxPool(pool_size); then Flatten,
-    the `dense` hidden layers (with `dropout`), and the task's output layer.
+    the `dense` hidden layers (with `dropout`), and the task's output layer. With
+    ``activation="maxout"`` each stage's Conv2D has ``k * f`` filters and the max over each group
+    of k consecutive channels leaves `f` feature maps (k = 2 for the name; pass
+    ``kerasnn.layers.MaxoutChannels(pieces=k)`` for another k).
 
     Args:
         input_shape: per-sample image shape ``(height, width, channels)`` (channels last), or a
@@ -55,7 +60,8 @@ def cnn(
             than the window is not pooled. Defaults to 2.
         padding: ``"same"`` or ``"valid"``. Defaults to ``"same"``.
         task, activation, initializer, dropout, batchnorm, l1, l2, output_activation, seed,
-            name: as in `kerasnn.models.mlp`; `l1`/`l2` apply to conv and dense kernels.
+            name: as in `kerasnn.models.mlp` (SELU pairs with LeCun-normal weights and
+            `AlphaDropout`); `l1`/`l2` apply to conv and dense kernels.
 
     Returns:
         An uncompiled, built functional `keras.Model`.
@@ -83,12 +89,14 @@ def cnn(
     one_of("padding", padding, ("same", "valid"))
     dropout = fraction("dropout", dropout, allow_zero=True)
     reg = regularizer(l1, l2)
+    initializer = default_initializer(initializer, activation, "glorot_uniform")
 
     inputs = keras.Input(target.input_shape, name="inputs")
     x = inputs
     for i, f in enumerate(filters, start=1):
+        act = activations.layer(activation, name=f"conv_{i}_act")
         x = keras.layers.Conv2D(
-            f,
+            f * pieces(act),
             kernel_size,
             padding=padding,
             kernel_initializer=initializers.get(initializer, seed=seed_for(seed, i)),
@@ -98,7 +106,7 @@ def cnn(
         )(x)
         if batchnorm:
             x = keras.layers.BatchNormalization(name=f"conv_{i}_bn")(x)
-        x = activations.layer(activation, name=f"conv_{i}_act")(x)
+        x = act(x)
         if min(x.shape[1], x.shape[2]) >= pool_size:
             x = keras.layers.MaxPooling2D(pool_size, name=f"pool_{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)

@@ -11,6 +11,7 @@ from kerasnn._validation import fraction
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
     check_units,
+    default_initializer,
     dense_stack_and_output,
     regularizer,
     resolve_target,
@@ -24,7 +25,7 @@ def mlp(
     *,
     task: str | None = None,
     activation: Any = "relu",
-    initializer: Any = "glorot_uniform",
+    initializer: Any = None,
     dropout: float = 0.0,
     batchnorm: bool = False,
     l1: float = 0.0,
@@ -44,12 +45,18 @@ def mlp(
         task: ``"classification"`` (softmax), ``"binary"`` (1 sigmoid unit) or ``"regression"``
             (linear). Defaults to the Dataset's task, else classification when outputs > 1.
         activation: hidden activation: a name from `kerasnn.activations.names()` (Keras names,
-            lecture aliases, learnable ones such as ``"prelu"``), a callable or a layer.
-            Defaults to ``"relu"``.
+            lecture aliases, learnable ones such as ``"prelu"`` / ``"pelu"``), a callable or a
+            layer. Defaults to ``"relu"``. ``"maxout"`` (or ``kerasnn.layers.MaxoutChannels(
+            pieces=k)``; the name means k = 2) makes each hidden layer `units` maxout units of
+            `k` pieces: its Dense layer has ``k * units`` outputs (k times the parameters) and
+            the max over each group of k leaves `units` outputs. ``"selu"`` pairs with
+            LeCun-normal weights (unless `initializer` is given) and `AlphaDropout`.
         initializer: kernel initializer, a name from `kerasnn.initializers.names()` (e.g.
             ``"xavier_normal"``, ``"kaiming_normal"``, ``"small_normal"``) or an initializer.
-            Defaults to ``"glorot_uniform"`` (Keras's default).
-        dropout: dropout rate after each hidden activation, in [0, 1). Defaults to 0.
+            Defaults to `None`: ``"glorot_uniform"`` (Keras's default), ``"lecun_normal"`` with
+            SELU.
+        dropout: dropout rate after each hidden activation, in [0, 1) (`AlphaDropout` with
+            SELU). Defaults to 0.
         batchnorm: insert BatchNormalization between each Dense and its activation.
             Defaults to `False`.
         l1: L1 penalty on hidden kernels. Defaults to 0.
@@ -76,6 +83,7 @@ def mlp(
     hidden = check_units("hidden", hidden)
     dropout = fraction("dropout", dropout, allow_zero=True)
     reg = regularizer(l1, l2)
+    initializer = default_initializer(initializer, activation, "glorot_uniform")
     inputs = keras.Input(target.input_shape, name="inputs")
     x = inputs
     if len(target.input_shape) > 1:

@@ -10,7 +10,16 @@ import keras
 from kerasnn import activations, initializers
 from kerasnn._validation import fraction, positive_int
 from kerasnn.datasets import Dataset
-from kerasnn.models._head import dense_block, output_layer, regularizer, resolve_target, seed_for
+from kerasnn.models._head import (
+    default_initializer,
+    dense_block,
+    dropout_layer,
+    output_layer,
+    pieces,
+    regularizer,
+    resolve_target,
+    seed_for,
+)
 
 
 def residual_mlp(
@@ -21,7 +30,7 @@ def residual_mlp(
     *,
     task: str | None = None,
     activation: Any = "relu",
-    initializer: Any = "he_normal",
+    initializer: Any = None,
     dropout: float = 0.0,
     batchnorm: bool = True,
     l1: float = 0.0,
@@ -41,8 +50,11 @@ def residual_mlp(
         width: width of the stem and of every block. Defaults to 128.
         blocks: number of residual blocks. Defaults to 3.
         outputs, task, activation, dropout, l1, l2, output_activation, seed, name: as in
-            `kerasnn.models.mlp`.
-        initializer: kernel initializer. Defaults to ``"he_normal"``.
+            `kerasnn.models.mlp`. A maxout activation cannot follow the addition (it would
+            shrink the width), so with maxout each block is ``x + maxout(Dense(h))``: the second
+            Dense is widened too and the maxout moves before the addition.
+        initializer: kernel initializer. Defaults to `None`: ``"he_normal"``,
+            ``"lecun_normal"`` with SELU.
         batchnorm: BatchNormalization inside each branch. Defaults to `True`.
 
     Returns:
@@ -59,6 +71,7 @@ def residual_mlp(
     positive_int("blocks", blocks)
     dropout = fraction("dropout", dropout, allow_zero=True)
     reg = regularizer(l1, l2)
+    initializer = default_initializer(initializer, activation, "he_normal")
     common = dict(
         activation=activation, initializer=initializer, reg=reg, batchnorm=batchnorm, dropout=0.0
     )
@@ -70,8 +83,12 @@ def residual_mlp(
     x = dense_block(x, width, index=0, seed=seed_for(seed, 1), prefix="stem", **common)
     for b in range(1, blocks + 1):
         h = dense_block(x, width, index=b, seed=seed_for(seed, 2 * b), prefix="block_a", **common)
+        act = activations.layer(activation, name=f"add_{b}_act")
+        k = pieces(act)
+        if k > 1:  # maxout: the branch ends with its own maxout, nothing follows the addition
+            act = activations.layer(activation, name=f"block_b_{b}_act")
         h = keras.layers.Dense(
-            width,
+            width * k,
             kernel_initializer=initializers.get(initializer, seed=seed_for(seed, 2 * b + 1)),
             kernel_regularizer=reg,
             use_bias=not batchnorm,
@@ -79,12 +96,16 @@ def residual_mlp(
         )(h)
         if batchnorm:
             h = keras.layers.BatchNormalization(name=f"block_b_{b}_bn")(h)
+        if k > 1:
+            h = act(h)
         x = keras.layers.Add(name=f"add_{b}")([x, h])
-        x = activations.layer(activation, name=f"add_{b}_act")(x)
+        if k == 1:
+            x = act(x)
         if dropout:
-            x = keras.layers.Dropout(dropout, seed=seed_for(seed, 2 * b), name=f"add_{b}_dropout")(
-                x
+            drop = dropout_layer(
+                dropout, activation, seed=seed_for(seed, 2 * b), name=f"add_{b}_dropout"
             )
+            x = drop(x)
     outputs_ = output_layer(
         x,
         target,

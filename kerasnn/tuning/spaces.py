@@ -15,8 +15,8 @@ Sections are ``model`` (builder arguments), ``optimizer`` (`kerasnn.optimizers.g
 arguments, ``name`` included) and ``fit`` (`kerasnn.fit` arguments). Three virtual keys build
 lists and data-dependent steps: ``model.depth`` with ``model.units`` gives the MLP's ``hidden``
 (the CNN's ``dense``) with one sampled width per layer; ``model.conv_depth`` with
-``model.conv_filters`` gives the CNN's ``filters``; ``model.lsuv: true`` applies
-`kerasnn.initializers.lsuv` to the built model. ``when`` makes an entry conditional on an
+``model.conv_filters`` gives the CNN's ``filters``. ``model.lsuv: {choice: [false, true]}``
+samples the recipe's LSUV switch (`kerasnn.lsuv`). ``when`` makes an entry conditional on an
 earlier ``choice`` or ``int`` entry (KerasTuner's conditional scopes).
 
 Every entry is checked when the space is parsed — before the first trial — and errors name
@@ -51,7 +51,7 @@ _LISTS = {
     ("model.depth", "model.units"): {"mlp": "hidden", "cnn": "dense", "residual_mlp": None},
     ("model.conv_depth", "model.conv_filters"): {"cnn": "filters"},
 }
-_VIRTUAL = {key for pair in _LISTS for key in pair} | {"model.lsuv"}
+_VIRTUAL = {key for pair in _LISTS for key in pair}
 
 # The lectures' menu (Bergstra & Bengio 2012: sample rates and penalties on a log scale).
 DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "pelu", "maxout", "tanh")
@@ -340,12 +340,6 @@ class SearchSpace:
             elif entry.name == "model.lsuv":
                 if not all(isinstance(v, bool) for v in values):
                     raise _entry_error(entry.name, "true/false values", list(values))
-                if True in values and not hasattr(initializers, "lsuv"):
-                    raise _entry_error(
-                        entry.name,
-                        "false: this kerasnn has no kerasnn.initializers.lsuv",
-                        list(values),
-                    )
             elif entry.name in _VALUE_RULES:
                 rule, check = _VALUE_RULES[entry.name]
                 if not all(check(v) for v in values):
@@ -393,8 +387,7 @@ class SearchSpace:
         return values
 
     def apply(self, config: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-        """Writes sampled `values` into a recipe mapping (a deep copy); returns it and the
-        virtual ``model.lsuv`` flag is left out (see `RecipeHyperModel`)."""
+        """Writes sampled `values` into a recipe mapping; returns the new mapping."""
         out = copy.deepcopy(dict(config))
         for section in SECTIONS:
             if not isinstance(out.get(section), dict):
@@ -525,7 +518,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
     """A `keras_tuner.HyperModel` that samples a recipe's entries from a `SearchSpace`.
 
     `build(hp)` declares the space, writes the sampled values into the recipe, seeds, builds
-    and compiles the model (and applies LSUV when ``model.lsuv`` is sampled true);
+    and compiles the model (LSUV-initialised when the recipe's ``model.lsuv`` says so);
     `fit_arguments(hp)` gives the matching `kerasnn.fit` arguments (batch size…).
 
     Args:
@@ -562,13 +555,9 @@ class RecipeHyperModel(keras_tuner.HyperModel):
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         import keras
 
-        recipe, values = self.recipe_for(hp)
+        recipe, _ = self.recipe_for(hp)
         keras.utils.set_random_seed(recipe.seed)
-        model = recipe.build_model(self.data)
-        if values.get("model.lsuv"):
-            batch = self.data.x_train[: max(recipe.fit.get("batch_size", 32), 256)]
-            initializers.lsuv(model, batch)
-        return model
+        return recipe.build_model(self.data)
 
     def fit_arguments(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
         """`kerasnn.fit` arguments of the recipe with `hp` applied (epochs, batch size…)."""

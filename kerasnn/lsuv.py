@@ -1,0 +1,274 @@
+"""Layer-sequential unit-variance initialisation (Mishkin & Matas 2015, "All you need is a good
+init").
+
+LSUV is data-dependent, so it is a function over a built model and a batch, not an initializer:
+
+1. pre-initialise every kernel with an orthonormal matrix (`keras.initializers.Orthogonal`);
+2. from the first layer to the last, run the batch through the network, measure the variance of
+   the layer's output and divide its kernel by the output's standard deviation, until the
+   variance is within `tol` of 1 (at most `max_iter` times); optionally shift the bias so each
+   output channel has zero mean on the batch.
+
+The layers handled are those with a kernel that maps inputs linearly: `Dense`, `Conv1D/2D/3D`,
+`SeparableConv2D` (its pointwise kernel), `DepthwiseConv2D`, `Conv*Transpose` and
+kerasnn's `Maxout`. The *output* of a layer is what the layer returns: the pre-activation in
+kerasnn's builders (the activation is its own layer), the post-activation for a
+``Dense(activation="relu")`` written by hand — as in the original Caffe code, whose in-place
+ReLU made the measured blob the post-activation one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerasnn._validation import invalid, positive_int
+from kerasnn.layers import Maxout
+
+__all__ = ["MIN_SAMPLES", "LSUVLayerReport", "lsuv", "lsuv_from_recipe", "lsuv_layers"]
+
+# Variance estimated from fewer samples is too noisy to scale weights by.
+MIN_SAMPLES = 16
+
+_KERNEL_LAYERS: tuple[type, ...] = (
+    keras.layers.Dense,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+    Maxout,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class LSUVLayerReport:
+    """What LSUV did to one layer.
+
+    Attributes:
+        name: the layer's name.
+        variance_before: output variance after the orthonormal pre-init, before any scaling.
+        variance_after: output variance when LSUV stopped.
+        mean_after: output mean when LSUV stopped.
+        iterations: number of rescalings applied (0 when the layer was already within `tol`).
+        scale: total factor the kernel was multiplied by (after the orthonormal pre-init).
+        converged: whether ``|variance_after - 1| <= tol``.
+    """
+
+    name: str
+    variance_before: float
+    variance_after: float
+    mean_after: float
+    iterations: int
+    scale: float
+    converged: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return dataclasses.asdict(self)
+
+
+def lsuv_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers `lsuv` initialises, in network order (nested models are not entered)."""
+    return [layer for layer in model.layers if isinstance(layer, _KERNEL_LAYERS)]
+
+
+def _kernel(layer: keras.layers.Layer) -> Any:
+    """The kernel LSUV scales (a separable conv's pointwise kernel sets the output scale)."""
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        return layer.pointwise_kernel
+    return layer.kernel
+
+
+def _bias(layer: keras.layers.Layer) -> Any:
+    return getattr(layer, "bias", None)
+
+
+def _check_batch(model: keras.Model, x_batch: Any) -> np.ndarray:
+    x = np.asarray(x_batch)
+    expected = tuple(model.inputs[0].shape[1:]) if model.inputs else None
+    if x.ndim == 0 or (expected is not None and tuple(x.shape[1:]) != expected):
+        shape = "(batch, " + ", ".join(str(d) for d in expected) + ")" if expected else "a batch"
+        raise ValueError(
+            f"Received an invalid value for argument x_batch, expected an array of shape {shape} "
+            f"(the model's input shape). Received: x_batch with shape {x.shape}"
+        )
+    if x.shape[0] < MIN_SAMPLES:
+        raise ValueError(
+            f"Received an invalid value for argument x_batch, expected at least {MIN_SAMPLES} "
+            "samples (a variance from fewer is too noisy to scale weights by). "
+            f"Received: x_batch with {x.shape[0]} samples"
+        )
+    if not np.all(np.isfinite(x.astype(np.float64))):
+        raise ValueError(
+            "Received an invalid value for argument x_batch, expected finite values. "
+            "Received: x_batch containing NaN or inf"
+        )
+    return x
+
+
+def _check_options(tol: Any, max_iter: Any) -> None:
+    if isinstance(tol, bool) or not isinstance(tol, int | float) or not 0 < tol < 1:
+        raise invalid("tol", "a number in (0, 1)", tol)
+    positive_int("max_iter", max_iter)
+
+
+def lsuv(
+    model: keras.Model,
+    x_batch: Any,
+    *,
+    tol: float = 0.1,
+    max_iter: int = 10,
+    zero_mean: bool = False,
+    orthonormal: bool = True,
+    seed: int | None = None,
+) -> list[LSUVLayerReport]:
+    """Layer-sequential unit-variance initialisation of a built model, in place.
+
+    Args:
+        model: a built Sequential or functional Keras model (kerasnn-built or by hand).
+        x_batch: a batch of inputs (NumPy array or tensor) of the model's input shape with at
+            least `MIN_SAMPLES` (16) samples; a few hundred give a steadier variance.
+        tol: stop when ``|Var(output) - 1| <= tol``. Must be in (0, 1). Defaults to 0.1.
+        max_iter: maximum rescalings per layer. Positive integer. Defaults to 10.
+        zero_mean: also shift each layer's bias so every output channel has zero mean on the
+            batch (layers without a bias are only scaled). Defaults to `False`.
+        orthonormal: pre-initialise every kernel with `keras.initializers.Orthogonal` first (the
+            paper's step 1). `False` keeps the current weights and only rescales.
+            Defaults to `True`.
+        seed: seed of the orthonormal pre-init. Defaults to `None` (Keras's global seed).
+
+    Returns:
+        One `LSUVLayerReport` per initialised layer, in network order.
+
+    Raises:
+        ValueError: a model with no Dense/Conv/Maxout layer, a batch of the wrong shape, with
+            fewer than 16 samples or non-finite values, or a bad `tol`/`max_iter`.
+
+    Example:
+
+    >>> model = kerasnn.models.mlp((64,), [32, 32], 10, activation="tanh")  # doctest: +SKIP
+    >>> report = lsuv(model, x_train[:256])                                 # doctest: +SKIP
+    >>> [round(r.variance_after, 2) for r in report]                        # doctest: +SKIP
+    [1.0, 1.0, 1.0]
+    """
+    _check_options(tol, max_iter)
+    layers = lsuv_layers(model)
+    if not layers:
+        raise ValueError(
+            "Received an invalid value for argument model, expected a model with at least one "
+            "Dense, Conv or Maxout layer. Received: model="
+            f"{model.name!r} with layers {[layer.name for layer in model.layers]}"
+        )
+    x = _check_batch(model, x_batch)
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+
+    if orthonormal:
+        for i, layer in enumerate(layers):
+            kernel = _kernel(layer)
+            init = keras.initializers.Orthogonal(seed=None if seed is None else seed + i)
+            kernel.assign(init(tuple(kernel.shape), dtype=kernel.dtype))
+
+    reports = []
+    for layer in layers:
+        probe = keras.Model(inputs, layer.output)
+        kernel, bias = _kernel(layer), _bias(layer)
+        scale, iterations = 1.0, 0
+        variance_before = None
+        while True:
+            out = np.asarray(keras.ops.convert_to_numpy(probe(x, training=False)), np.float64)
+            if zero_mean and bias is not None:
+                channel_mean = out.reshape(-1, out.shape[-1]).mean(axis=0)
+                if bias.shape[-1] == channel_mean.shape[0]:
+                    bias.assign(keras.ops.convert_to_numpy(bias) - channel_mean)
+                    out = out - channel_mean
+            variance = float(out.var())
+            if variance_before is None:
+                variance_before = variance
+            if abs(variance - 1.0) <= tol or iterations >= max_iter or variance == 0.0:
+                break
+            factor = 1.0 / math.sqrt(variance)
+            kernel.assign(keras.ops.convert_to_numpy(kernel) * factor)
+            scale *= factor
+            iterations += 1
+        reports.append(
+            LSUVLayerReport(
+                name=layer.name,
+                variance_before=variance_before,
+                variance_after=variance,
+                mean_after=float(out.mean()),
+                iterations=iterations,
+                scale=scale,
+                converged=abs(variance - 1.0) <= tol,
+            )
+        )
+    return reports
+
+
+# The recipe form: ``model: {..., lsuv: true}`` or ``lsuv: {samples: 512, tol: 0.05, ...}``.
+RECIPE_DEFAULTS: dict[str, Any] = {
+    "samples": 256,
+    "tol": 0.1,
+    "max_iter": 10,
+    "zero_mean": False,
+    "orthonormal": True,
+}
+
+
+def recipe_options(value: Any) -> dict[str, Any] | None:
+    """Checks a recipe's ``model.lsuv`` value; returns the options, or `None` for no LSUV.
+
+    ``false``/``null`` means no LSUV, ``true`` the defaults (`RECIPE_DEFAULTS`: the first 256
+    training samples, tol 0.1, ...), a mapping overrides some of them.
+
+    Raises:
+        ValueError: a value that is neither a boolean, null nor a mapping; an unknown key; a bad
+            option value.
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return dict(RECIPE_DEFAULTS)
+    if not isinstance(value, dict):
+        raise invalid("model.lsuv", "true, false or a mapping of LSUV options", value)
+    unknown = sorted(set(value) - set(RECIPE_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown recipe key model.lsuv.{unknown[0]}. Allowed keys here: "
+            f"{', '.join(RECIPE_DEFAULTS)}."
+        )
+    options = RECIPE_DEFAULTS | value
+    positive_int("model.lsuv.samples", options["samples"])
+    _check_options(options["tol"], options["max_iter"])
+    for key in ("zero_mean", "orthonormal"):
+        if not isinstance(options[key], bool):
+            raise invalid(f"model.lsuv.{key}", "true or false", options[key])
+    return options
+
+
+def lsuv_from_recipe(
+    model: keras.Model, x_train: np.ndarray, value: Any, *, seed: int | None
+) -> list[LSUVLayerReport] | None:
+    """Applies a recipe's ``model.lsuv`` setting to a freshly built model.
+
+    Args:
+        model: the built model.
+        x_train: the training inputs; LSUV sees the first ``samples`` of them.
+        value: the recipe value (see `recipe_options`).
+        seed: the recipe seed (orthonormal pre-init).
+
+    Returns:
+        The LSUV report, or `None` when the recipe does not ask for LSUV.
+    """
+    options = recipe_options(value)
+    if options is None:
+        return None
+    samples = options.pop("samples")
+    return lsuv(model, x_train[:samples], seed=seed, **options)

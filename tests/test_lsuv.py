@@ -1,0 +1,262 @@
+"""Tests for LSUV (kerasnn.initializers.lsuv) and init_report on real digits data."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from kerasnn import datasets, initializers, models
+from kerasnn.diagnostics import activation_statistics, init_report
+from kerasnn.layers import Maxout
+from kerasnn.lsuv import MIN_SAMPLES, lsuv_layers
+
+
+@functools.cache
+def _digits(view: str = "flat") -> datasets.Dataset:
+    return datasets.load("digits", view=view)
+
+
+def _output_variance(model, layer, x) -> tuple[float, np.ndarray]:
+    """Recomputes a layer's output on `x` independently of lsuv's report."""
+    out = keras.ops.convert_to_numpy(keras.Model(model.inputs[0], layer.output)(x, training=False))
+    out = np.asarray(out, np.float64)
+    return float(out.var()), out.reshape(-1, out.shape[-1]).mean(axis=0)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_ten_layer_mlp_every_layer_reaches_unit_variance(activation):
+    data = _digits()
+    x = data.x_train[:256]
+    model = models.mlp(data, [64] * 10, activation=activation, initializer="small_normal", seed=0)
+    layers = lsuv_layers(model)
+    assert len(layers) == 11  # 10 hidden + output
+    before = [_output_variance(model, layer, x)[0] for layer in layers]
+    assert before[-1] < 1e-6  # N(0, 0.01) weights: the signal has vanished by the output
+
+    report = initializers.lsuv(model, x, tol=0.1, seed=0)
+
+    assert [r.name for r in report] == [layer.name for layer in layers]
+    for r, layer in zip(report, layers, strict=True):
+        variance, _ = _output_variance(model, layer, x)
+        assert abs(variance - 1.0) <= 0.1, (layer.name, variance)
+        assert r.converged and r.variance_after == pytest.approx(variance, rel=1e-5)
+        assert 0 <= r.iterations <= 10
+    # the activations themselves no longer shrink with depth
+    stats = init_report(model, x)
+    assert 0.5 < stats.std_ratio < 2.0
+
+
+def test_on_data_it_was_not_fitted_on_variance_stays_close():
+    data = _digits()
+    model = models.mlp(data, [64] * 4, activation="relu", seed=0)
+    initializers.lsuv(model, data.x_train[:512], tol=0.05)
+    for layer in lsuv_layers(model):
+        variance, _ = _output_variance(model, layer, data.x_test)
+        assert abs(variance - 1.0) < 0.3, (layer.name, variance)
+
+
+def test_orthonormal_pre_init_then_one_scale_per_layer():
+    data = _digits()
+    model = models.mlp(data, [32], activation="tanh")
+    report = initializers.lsuv(model, data.x_train[:256], seed=1)
+    kernel = model.get_layer("dense_1").kernel.numpy().astype(np.float64)  # (64, 32)
+    gram = kernel.T @ kernel
+    scale2 = report[0].scale ** 2
+    np.testing.assert_allclose(gram, scale2 * np.eye(32), atol=1e-5 * max(1.0, scale2))
+    assert report[0].to_dict()["name"] == "dense_1"
+
+
+def test_zero_mean_through_the_bias():
+    data = _digits()
+    model = models.mlp(data, [32, 32], activation="relu")
+    x = data.x_train[:256]
+    initializers.lsuv(model, x, zero_mean=True)
+    for layer in lsuv_layers(model):
+        variance, channel_mean = _output_variance(model, layer, x)
+        assert abs(variance - 1.0) <= 0.1
+        np.testing.assert_allclose(channel_mean, 0.0, atol=1e-5)
+
+
+def test_keeps_weights_without_orthonormal_and_stops_at_max_iter():
+    inputs = keras.Input((64,))
+    h = keras.layers.Dense(32, activation="tanh", name="fused_tanh")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="out")(h))
+    x = _digits().x_train[:128]
+    kernel = model.get_layer("fused_tanh").kernel.numpy()
+    # tanh outputs have variance < 1: tol=0.01 cannot be reached in 2 rescalings
+    report = initializers.lsuv(model, x, tol=0.01, max_iter=2, orthonormal=False)
+    first = report[0]
+    assert not first.converged and first.iterations == 2
+    np.testing.assert_allclose(
+        model.get_layer("fused_tanh").kernel.numpy(), kernel * first.scale, rtol=1e-5
+    )
+    assert report[1].converged
+
+
+def test_hand_built_conv_functional_and_sequential_models():
+    data = _digits("image")
+    x = data.x_train[:64]
+    inputs = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)
+    h = keras.layers.SeparableConv2D(8, 3, name="sep")(h)
+    h = keras.layers.Flatten()(h)
+    functional = keras.Model(inputs, keras.layers.Dense(10, name="dense")(h))
+    sequential = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), Maxout(5, 3)]
+    )
+    for model in (functional, sequential, models.cnn(data, [4, 8], dense=[16])):
+        report = initializers.lsuv(model, x)
+        assert len(report) == len(lsuv_layers(model)) >= 2
+        for layer in lsuv_layers(model):
+            variance, _ = _output_variance(model, layer, x)
+            assert abs(variance - 1.0) <= 0.1, (model.name, layer.name, variance)
+
+
+def test_init_report_is_activation_statistics():
+    data = _digits()
+    x = data.x_train[:256]
+    model = models.mlp(data, [64] * 6, activation="tanh", initializer="small_normal", seed=0)
+    report = init_report(model, x)
+    stats = activation_statistics(model, x)
+    assert report.layers == stats
+    assert report.std_ratio < 1e-4  # vanishing: the lectures' N(0, 0.01) "first idea"
+    table = report.format()
+    assert table.splitlines()[0].split() == ["layer", "kind", "mean", "std", "dead", "sat."]
+    assert "dense_6_act" in table and str(report) == table
+    assert report.to_dict()["layers"][0]["name"] == "dense_1_act"
+
+    relu = models.mlp(data, [64] * 3, activation="relu", seed=0)
+    kernel, bias = relu.get_layer("dense_2").get_weights()
+    relu.get_layer("dense_2").set_weights([kernel, bias - 100.0])  # every unit dead
+    report = init_report(relu, x)
+    dead = [s.dead_fraction for s in report.layers[:3]]
+    assert dead[0] < 0.5 and dead[1:] == [1.0, 1.0]  # zero biases: nothing comes back to life
+    assert report.std_ratio == 0.0
+    assert report.layers[-1].dead_fraction is None  # softmax output: not a ReLU
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def _msg(argument, expected, received):
+    return (
+        "^"
+        + re.escape(
+            f"Received an invalid value for argument {argument}, expected {expected}. "
+            f"Received: {received}"
+        )
+        + "$"
+    )
+
+
+def test_bad_input():
+    model = models.mlp((64,), [8], 10)
+    x = _digits().x_train[:64]
+    cases = [
+        (
+            lambda: initializers.lsuv(
+                keras.Sequential([keras.Input((4,)), keras.layers.Activation("tanh")], name="act"),
+                x[:, :4],
+            ),
+            _msg(
+                "model",
+                "a model with at least one Dense, Conv or Maxout layer",
+                "model='act' with layers ['activation']",
+            ),
+        ),
+        (
+            lambda: initializers.lsuv(model, x[:, :32]),
+            _msg(
+                "x_batch",
+                "an array of shape (batch, 64) (the model's input shape)",
+                "x_batch with shape (64, 32)",
+            ),
+        ),
+        (
+            lambda: initializers.lsuv(model, x[0]),
+            _msg(
+                "x_batch",
+                "an array of shape (batch, 64) (the model's input shape)",
+                "x_batch with shape (64,)",
+            ),
+        ),
+        (
+            lambda: initializers.lsuv(model, x[: MIN_SAMPLES - 1]),
+            _msg(
+                "x_batch",
+                "at least 16 samples (a variance from fewer is too noisy to scale weights by)",
+                "x_batch with 15 samples",
+            ),
+        ),
+        (
+            lambda: initializers.lsuv(model, np.where(x > 1, np.nan, x)),
+            _msg("x_batch", "finite values", "x_batch containing NaN or inf"),
+        ),
+        (lambda: initializers.lsuv(model, x, tol=0), _msg("tol", "a number in (0, 1)", "tol=0")),
+        (
+            lambda: initializers.lsuv(model, x, tol=1.5),
+            _msg("tol", "a number in (0, 1)", "tol=1.5"),
+        ),
+        (
+            lambda: initializers.lsuv(model, x, max_iter=0),
+            _msg("max_iter", "a positive integer", "max_iter=0"),
+        ),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+# --- the recipe option --------------------------------------------------------------------------
+
+
+def test_recipe_lsuv_option_initialises_the_built_model():
+    from kerasnn.recipe import Recipe
+
+    config = {
+        "data": {"name": "digits"},
+        "model": {"hidden": [32, 32], "activation": "tanh", "lsuv": {"samples": 128, "tol": 0.05}},
+    }
+    recipe = Recipe.from_dict(config)
+    data, model = recipe.build()
+    for layer in lsuv_layers(model):
+        variance, _ = _output_variance(model, layer, data.x_train[:128])
+        assert abs(variance - 1.0) <= 0.05, (layer.name, variance)
+    assert recipe.resolved().model["lsuv"] == {"samples": 128, "tol": 0.05}
+    # without the option the same recipe keeps Keras's initialisation
+    _, plain = Recipe.from_dict({**config, "model": {"hidden": [32, 32]}}).build()
+    variance, _ = _output_variance(plain, plain.get_layer("dense_2"), data.x_train[:128])
+    assert abs(variance - 1.0) > 0.05
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("yes", _msg("model.lsuv", "true, false or a mapping of LSUV options", "model.lsuv='yes'")),
+        (
+            {"samples": 0},
+            _msg("model.lsuv.samples", "a positive integer", "model.lsuv.samples=0"),
+        ),
+        ({"tol": 2}, _msg("tol", "a number in (0, 1)", "tol=2")),
+        (
+            {"zero_mean": "no"},
+            _msg("model.lsuv.zero_mean", "true or false", "model.lsuv.zero_mean='no'"),
+        ),
+        (
+            {"tolerance": 0.1},
+            re.escape(
+                "Unknown recipe key model.lsuv.tolerance. Allowed keys here: samples, tol, "
+                "max_iter, zero_mean, orthonormal."
+            ),
+        ),
+    ],
+)
+def test_recipe_lsuv_bad_values_fail_before_loading(value, message):
+    from kerasnn.recipe import Recipe
+
+    with pytest.raises(ValueError, match=message):
+        Recipe.from_dict({"data": {"name": "digits"}, "model": {"lsuv": value}})
