@@ -138,6 +138,20 @@ def test_default_mlp_space_offers_the_lecture_menu():
     assert space["model.l2"]["log_uniform"] == [1e-6, 1e-2]
 
 
+def test_default_space_builds_maxout_with_lsuv():
+    data = knn.datasets.load("digits")
+    mlp = MLPHyperModel(data)  # the full default space validates
+    hp = keras_tuner.HyperParameters()
+    hp.values.update({"model.activation": "maxout", "model.lsuv": True, "model.depth": 1})
+    model = mlp.build(hp)
+    assert type(model.get_layer("dense_1_act")).__name__ == "MaxoutChannels"
+    # LSUV leaves the first layer's output with unit variance on the training batch.
+    first = model.get_layer("dense_1")
+    probe = keras.Model(model.inputs, first.output)
+    variance = float(np.var(probe.predict(data.x_train[:256], verbose=0)))
+    assert variance == pytest.approx(1.0, abs=0.15)
+
+
 def test_ready_hypermodels_build_compiled_models():
     data = knn.datasets.load("digits")
     mlp = MLPHyperModel(data, space=default_mlp_space(("relu", "tanh"), lsuv=False))
