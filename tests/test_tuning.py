@@ -127,6 +127,18 @@ def test_conditional_entries_and_per_layer_widths():
     assert config["optimizer"]["momentum"] == values["optimizer.momentum"]
 
 
+def test_boolean_choices_stay_booleans():
+    space = SearchSpace.from_config({"model.lsuv": {"choice": [False, True]}})
+    seen = set()
+    for seed in range(8):
+        hp = keras_tuner.HyperParameters()
+        value = space.declare(hp)["model.lsuv"]
+        hp.values["model.lsuv"] = hp.space[0].random_sample(seed)
+        seen.add(type(value))
+        seen.add(type(space.declare(hp)["model.lsuv"]))
+    assert seen == {bool}
+
+
 # -- ready hypermodels -----------------------------------------------------------------------------
 def test_default_mlp_space_offers_the_lecture_menu():
     space = default_mlp_space()

@@ -169,6 +169,11 @@ class Entry:
         extra = {} if self.default is None else {"default": self.default}
         if self.kind == "fixed":
             return hp.Fixed(name, self.values[0])
+        if self.kind == "choice" and all(isinstance(v, bool) for v in self.values):
+            # KerasTuner's Choice turns booleans into 0/1; Boolean keeps them.
+            if len(self.values) == 1:
+                return hp.Fixed(name, self.values[0])
+            return hp.Boolean(name, default=bool(self.default))
         if self.kind == "choice":
             return hp.Choice(name, list(self.values), **extra)
         if self.kind == "int":
