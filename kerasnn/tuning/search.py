@@ -471,7 +471,6 @@ def search(
         data = hypermodel.data
         name, task = recipe.name, data.task
         seed = recipe.seed if seed is None else seed
-        base_fit = {}
     elif isinstance(recipe_or_hypermodel, keras_tuner.HyperModel):
         hypermodel = recipe_or_hypermodel
         if not isinstance(data, Dataset):
@@ -485,7 +484,6 @@ def search(
         recipe = getattr(hypermodel, "recipe", None)
         name, task = hypermodel.name or data.name, data.task
         seed = 0 if seed is None else seed
-        base_fit = {}
     else:
         raise TypeError(
             "Received an invalid value for argument recipe_or_hypermodel, expected a "
@@ -501,11 +499,10 @@ def search(
     max_failures = positive_int("max_failures", max_failures or settings.get("max_failures") or 5)
     objective = objective or settings.get("objective") or _default_objective(task)
     _check_objective(objective, task, recipe)
-    base_fit |= dict(fit or {})
+    base_fit = dict(fit or {})
     kind = "grid" if grid else "random"
-    out = Path(directory) if directory is not None else Path("runs") / f"{name}-{kind}"
-    if kind == "random" and directory is None:
-        out = Path("runs") / f"{name}-search"
+    suffix = "grid" if grid else "search"
+    out = Path(directory) if directory is not None else Path("runs") / f"{name}-{suffix}"
     role = _role()
 
     project = out / PROJECT

@@ -570,7 +570,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return dict(recipe.fit)
 
 
-def _ready(builder: str, data: Dataset, space: Any, fit: Mapping[str, Any] | None) -> Recipe:
+def _ready(builder: str, data: Dataset, fit: Mapping[str, Any] | None) -> Recipe:
     from kerasnn.recipe import Recipe
 
     config = {
@@ -592,9 +592,7 @@ class MLPHyperModel(RecipeHyperModel):
     """
 
     def __init__(self, data: Dataset, space: Any = None, fit: Mapping[str, Any] | None = None):
-        super().__init__(
-            _ready("mlp", data, space, fit), data, space if space is not None else "default"
-        )
+        super().__init__(_ready("mlp", data, fit), data, space if space is not None else "default")
 
 
 class CNNHyperModel(RecipeHyperModel):
@@ -607,6 +605,4 @@ class CNNHyperModel(RecipeHyperModel):
     """
 
     def __init__(self, data: Dataset, space: Any = None, fit: Mapping[str, Any] | None = None):
-        super().__init__(
-            _ready("cnn", data, space, fit), data, space if space is not None else "default"
-        )
+        super().__init__(_ready("cnn", data, fit), data, space if space is not None else "default")
