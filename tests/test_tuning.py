@@ -259,6 +259,16 @@ def test_nan_trial_is_recorded_and_the_search_continues(tmp_path):
     assert result.best["hyperparameters"]["optimizer.learning_rate"] == 0.05
 
 
+def test_too_many_failures_in_a_row_stop_the_search(tmp_path):
+    space = {"optimizer.name": "sgd", "optimizer.learning_rate": {"choice": [1e12, 1e13]}}
+    with pytest.raises(RuntimeError, match="consecutive failures exceeded the limit of 2"):
+        knn.search(_recipe(space, trials=3), directory=tmp_path / "s", max_failures=2)
+    rows, _ = read_trials(tmp_path / "s")
+    assert [r["status"] for r in rows] == ["FAILED", "FAILED"]
+    table = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert [t["status"] for t in table["trials"]] == ["FAILED", "FAILED"]
+
+
 class _SometimesInvalid(keras_tuner.HyperModel):
     """A user HyperModel whose sampled width -1 is a combination the builder refuses."""
 

@@ -175,10 +175,16 @@ class _Tuner(keras_tuner.Tuner):
         _write_atomic(self._trial_file(record["trial_id"]), json.dumps(record, indent=2) + "\n")
 
     def on_trial_end(self, trial: Any) -> None:
-        super().on_trial_end(trial)
-        keras.backend.clear_session()
-        gc.collect()
-        write_results(self.results)
+        try:
+            super().on_trial_end(trial)
+        except RuntimeError:
+            # Too many failed trials in a row: KerasTuner stops before saving the last one.
+            trial.save(os.path.join(self.get_trial_dir(trial.trial_id), "trial.json"))
+            raise
+        finally:
+            keras.backend.clear_session()
+            gc.collect()
+            write_results(self.results)
 
 
 # --------------------------------------------------------------------------------------------
