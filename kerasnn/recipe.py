@@ -509,7 +509,9 @@ class Recipe:
         )
         exported = None
         if recipe.export is not None and result.stop_reason != "nan_loss":
-            exported = _export_into(folder, model, data, recipe.export)
+            exported = export_trained(
+                model, data, recipe.export, folder.file(recipe.export["path"])
+            )
         folder.finalize()
         result.run_dir = folder.path
         if exported is not None:
@@ -519,20 +521,31 @@ class Recipe:
         )
 
 
-def _export_into(folder: Any, model: Any, data: Any, spec: Mapping[str, Any]) -> Any:
-    """Exports the trained model into the (staged) run folder, verified on raw test inputs."""
+def export_trained(model: Any, data: Any, spec: Mapping[str, Any], target: Path) -> Any:
+    """Exports a trained model as a recipe's ``export`` block asks, verified on raw test inputs.
+
+    Args:
+        model: the trained model.
+        data: the `Dataset` it was trained on (its standardizer is baked in when
+            ``spec["standardize"]``; its raw test inputs are the verification probe).
+        spec: the recipe's export block (missing keys take `EXPORT_DEFAULTS`).
+        target: where the artifact goes; an earlier one there (a resumed run) is replaced.
+
+    Returns:
+        The `kerasnn.export.ExportResult`.
+    """
     from kerasnn import export
 
+    spec = EXPORT_DEFAULTS | dict(spec)
     standardizer = data.standardizer if spec["standardize"] else None
     probe = data.x_test[:64]
     if standardizer is not None:
         probe = standardizer.inverse_transform(probe)
-    target = folder.file(spec["path"])
     return export.export(
         model,
         target,
         format=spec["format"],
         preprocessing=standardizer,
         probe=probe,
-        overwrite=target.exists(),  # a resumed run may have exported before
+        overwrite=Path(target).exists(),  # a resumed run may have exported before
     )

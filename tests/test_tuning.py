@@ -315,3 +315,16 @@ def test_existing_search_needs_resume_and_resume_keeps_finished_trials(seed0, tm
     assert math.isfinite(more.best["test_metrics"]["loss"])
     assert yaml.safe_load((out / "best_recipe.yaml").read_text())["name"] == "tiny"
     assert np.isfinite([t["val_accuracy"] for t in more.trials]).all()
+
+
+def test_best_model_is_exported_when_the_recipe_asks(tmp_path):
+    config = _recipe(trials=2).to_dict() | {"export": {"path": "served", "standardize": True}}
+    result = knn.search(knn.Recipe.from_dict(config), seed=0, directory=tmp_path / "s")
+    best = json.loads((result.directory / "best.json").read_text())
+    assert best["export"]["format"] == "saved_model" and best["export"]["max_abs_diff"] <= 1e-5
+    # The artifact takes raw inputs (standardization baked in) and predicts as best.keras does.
+    data = knn.datasets.load("iris")
+    raw = data.standardizer.inverse_transform(data.x_test)
+    served = knn.export.load(result.directory / "served").predict(raw)
+    model = keras.saving.load_model(result.directory / "best.keras")
+    np.testing.assert_allclose(served, model.predict(data.x_test, verbose=0), atol=1e-5)

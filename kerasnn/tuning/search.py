@@ -588,7 +588,8 @@ def _retrain_best(
     base_fit: Mapping[str, Any],
 ) -> dict[str, Any] | None:
     """Retrains the best configuration on train+validation for its best epoch count, evaluates
-    it on the test split, and writes best.keras (atomically), best.json, best_recipe.yaml."""
+    it on the test split, and writes best.keras (atomically), best.json, best_recipe.yaml, and
+    the verified export the recipe's ``export`` block asks for."""
     trials = [t for t in tuner.oracle.get_best_trials(1) if t.status == COMPLETED]
     if not trials:
         return None
@@ -631,5 +632,15 @@ def _retrain_best(
         }
         best["recipe"] = config
         _write_atomic(out / "best_recipe.yaml", Recipe.from_dict(config).to_yaml())
+        if hypermodel.recipe.export is not None:  # the recipe asks for a verified export
+            from kerasnn.recipe import EXPORT_DEFAULTS, export_trained
+
+            target = out / (EXPORT_DEFAULTS | hypermodel.recipe.export)["path"]
+            exported = export_trained(model, data, hypermodel.recipe.export, target)
+            best["export"] = {
+                "path": str(target),
+                "format": exported.format,
+                "max_abs_diff": exported.max_abs_diff,
+            }
     _write_atomic(out / "best.json", json.dumps(best, indent=2) + "\n")
     return best
