@@ -510,7 +510,12 @@ def fit(
             unbind_momentum = schedules.bind_momentum(schedule, model.optimizer)
         model.make_train_function(force=True)
     lr_logger = LearningRateLogger(log_momentum=unbind_momentum is not None)
-    cbs: list[keras.callbacks.Callback] = [lr_logger, guard, *extra]
+    # kerasnn's callbacks that write into `logs` run first, so the others (TensorBoard,
+    # CSVLogger, checkpoints) see their values whatever order the user listed them in.
+    writes_logs = (GradientNorms, ActivationStats, LearningRateLogger)
+    producers = [cb for cb in extra if isinstance(cb, writes_logs)]
+    consumers = [cb for cb in extra if not isinstance(cb, writes_logs)]
+    cbs: list[keras.callbacks.Callback] = [lr_logger, guard, *producers, *consumers]
     if epoch is not None:
         cbs.insert(0, _EpochCounter(epoch))
     if stopper is not None:

@@ -232,3 +232,46 @@ def test_callbacks_round_trip_their_config():
     ):
         again = type(cb).from_config(cb.get_config())
         assert again.get_config() == cb.get_config()
+
+
+def _tensorboard_scalars(log_dir) -> dict[str, dict[str, list[float]]]:
+    """{run ("train"/"validation"): {tag: values by step}} read back from the event files."""
+    from pathlib import Path
+
+    from tensorboard.util import tensor_util
+
+    scalars: dict[str, dict[str, list[float]]] = {}
+    for path in sorted(Path(log_dir).rglob("events.out.tfevents*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag.startswith("epoch_"):
+                    number = float(tensor_util.make_ndarray(value.tensor))
+                    scalars.setdefault(path.parent.name, {}).setdefault(value.tag, []).append(
+                        number
+                    )
+    return scalars
+
+
+@pytest.mark.parametrize("order", [("grad_norms", "tensorboard"), ("tensorboard", "grad_norms")])
+def test_tensorboard_sees_learning_rate_and_gradient_norms(digits, tmp_path, order):
+    """Whatever order the callbacks are listed in, TensorBoard gets kerasnn's logged scalars."""
+    model = knn.models.mlp(digits, hidden=[16])
+    knn.compile(model, "sgd", learning_rate=0.1)
+    specs = {"grad_norms": {"grad_norms": {}}, "tensorboard": {"tensorboard": {}}}
+    specs["tensorboard"]["tensorboard"]["log_dir"] = str(tmp_path / "tb")
+    result = knn.fit(
+        model,
+        digits,
+        epochs=3,
+        callbacks=[specs[name] for name in order],
+        lr_schedule={"exponential": {"k": 0.5}},
+        verbose=0,
+    )
+    train = _tensorboard_scalars(tmp_path / "tb")["train"]
+    for key in ("grad_norm", "grad_norm/dense_1", "loss"):
+        np.testing.assert_allclose(train[f"epoch_{key}"], result.history[key], rtol=1e-6)
+    # History/CSV hold the rate each epoch trained with (the lectures' a0*exp(-k*t), t = epoch);
+    # Keras's TensorBoard writes the optimizer's rate once the epoch is over: t = epoch + 1.
+    epochs = np.arange(3)
+    np.testing.assert_allclose(result.history["learning_rate"], 0.1 * np.exp(-0.5 * epochs))
+    np.testing.assert_allclose(train["epoch_learning_rate"], 0.1 * np.exp(-0.5 * (epochs + 1)))
