@@ -660,3 +660,134 @@ def plot_sanity(report: Any, *, path: str | os.PathLike | None = None) -> matplo
     ax.set_title("sanity check: " + ("passed" if report.passed else "FAILED"), fontsize=10)
     ax.text(0.98, 0.95, text, transform=ax.transAxes, fontsize=7, ha="right", va="top")
     return _finish(fig, path)
+
+
+def plot_layer_profiles(
+    profiles: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    layers: Mapping[str, Sequence[str]] | None = None,
+    ylabel: str = "",
+    log: bool = True,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+) -> matplotlib.figure.Figure:
+    """A value per layer against depth, one line per run, one panel per group of runs.
+
+    The lectures' depth profiles: the std of each layer's activations at initialisation (does
+    the signal shrink, hold or explode with depth?) or each layer's gradient norm (does the
+    gradient vanish on its way back to the first layers?).
+
+    Args:
+        profiles: panel title -> (run name -> one value per layer, input side first).
+        layers: panel title -> layer labels for the x axis. Defaults to `None` (1, 2, ...).
+        ylabel: y-axis label. Defaults to ``""``.
+        log: log-scale y axis (non-positive values are left out of the line). Defaults to
+            `True`.
+        path: PNG file to write. Defaults to `None` (not saved).
+        title: figure title. Defaults to `None`.
+
+    Returns:
+        The matplotlib `Figure` (closed after saving when `path` is given).
+
+    Raises:
+        ValueError: no panel, an empty panel, or labels that do not match the values.
+
+    Example:
+
+    >>> fig = plot_layer_profiles({"tanh": {"xavier": [1.0, 0.6], "small": [0.1, 1e-3]}})
+    >>> len(fig.axes[0].lines)
+    2
+    """
+    import numpy as np
+
+    if not profiles or any(not runs for runs in profiles.values()):
+        raise ValueError(
+            "Received an invalid value for argument profiles, expected panel -> {run: values} "
+            f"with at least one run per panel. Received: profiles={dict(profiles)!r}"
+        )
+    panels = len(profiles)
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 3.9), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    run_names = list(dict.fromkeys(name for runs in profiles.values() for name in runs))
+    for ax, (panel, runs) in zip(axes[0], profiles.items(), strict=True):
+        labels = None if layers is None else list(layers.get(panel, [])) or None
+        for name, values in runs.items():
+            values = np.asarray(values, dtype=np.float64)
+            if labels is not None and len(labels) != len(values):
+                raise ValueError(
+                    f"Received an invalid value for argument layers: panel {panel!r} has "
+                    f"{len(labels)} labels but run {name!r} has {len(values)} values."
+                )
+            xs = np.arange(1, len(values) + 1)
+            shown = np.where(values > 0, values, np.nan) if log else values
+            color = colors[run_names.index(name) % len(colors)]
+            ax.plot(xs, shown, marker="o", ms=3, lw=1.5, color=color, label=name)
+        if labels is not None:
+            ax.set_xticks(range(1, len(labels) + 1), labels=labels, rotation=45, fontsize=7)
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("layer (input side first)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(panel, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _finish(fig, path)
+
+
+def plot_lr_comparison(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+) -> matplotlib.figure.Figure:
+    """Overlays several runs' logged learning rates (`plot_lr` for one run), one colour each.
+
+    Args:
+        histories: run name -> history with ``learning_rate`` per epoch (`kerasnn.fit` logs
+            it whatever the schedule).
+        path: PNG file to write. Defaults to `None` (not saved).
+        title: figure title. Defaults to `None`.
+
+    Returns:
+        The matplotlib `Figure` (closed after saving when `path` is given).
+
+    Raises:
+        ValueError: no runs, or a run without ``learning_rate``.
+
+    Example:
+
+    >>> fig = plot_lr_comparison({"constant": {"learning_rate": [0.1, 0.1]},
+    ...                           "step": {"learning_rate": [0.1, 0.05]}})
+    >>> len(fig.axes[0].lines)
+    2
+    """
+    if not histories:
+        raise ValueError(
+            "Received an invalid value for argument histories, expected at least one run. "
+            "Received: histories={}"
+        )
+    missing = [name for name, h in histories.items() if "learning_rate" not in h]
+    if missing:
+        raise ValueError(
+            "Received an invalid value for argument histories, expected 'learning_rate' in "
+            f"every run (kerasnn.fit logs it). Received: runs without it: {missing}"
+        )
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    rates = []
+    for name, history in histories.items():
+        lrs = list(history["learning_rate"])
+        rates += lrs
+        ax.plot(
+            range(1, len(lrs) + 1), lrs, lw=1.6, label=name, marker="." if len(lrs) < 60 else None
+        )
+    if min(rates) > 0 and max(rates) / min(rates) > 30:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate (first step of the epoch)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _finish(fig, path)
