@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 
@@ -40,6 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import tensorflow as tf
+from _common import environment
 
 import kerasnn as knn
 from kerasnn.callbacks import ActivationStats, GradientNorms
@@ -164,13 +164,7 @@ def main() -> None:
         "same overhead from timings that a busy machine disturbs less",
         "target_ratio_grad_norms_default": TARGET_RATIO,
         "target_met": ratios["grad_norms_default"] <= TARGET_RATIO,
-        "versions": {
-            "python": platform.python_version(),
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-        },
-        "cpu_count": os.cpu_count(),
-        "loadavg_1min": {"before": load_before, "after": os.getloadavg()[0]},
+        **environment(load_before),
     }
     print(json.dumps(report))
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -55,6 +54,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
+from _common import environment
 
 import kerasnn as knn
 
@@ -240,14 +240,7 @@ def main() -> None:
         "target_speedup": TARGET_SPEEDUP,
         "target_accuracy_tolerance_pt": ACCURACY_TOLERANCE_PT,
         "target_met": met,
-        "versions": {
-            "python": platform.python_version(),
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-            "kerasnn": knn.__version__,
-        },
-        "cpu_count": os.cpu_count(),
-        "loadavg_1min": {"before": load_before, "after": os.getloadavg()[0]},
+        **environment(load_before),
     }
     print(json.dumps(report))
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -52,6 +51,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
+from _common import environment
 from keras import ops
 
 from kerasnn.layers import Maxout, MaxoutChannels
@@ -189,13 +189,7 @@ def main() -> None:
                 "repeats": args.repeats,
                 "quick": args.quick,
                 "results": results,
-                "load_avg_1min": {"before": load_before, "after": os.getloadavg()[0]},
-                "cpu_count": os.cpu_count(),
-                "versions": {
-                    "python": platform.python_version(),
-                    "tensorflow": tf.__version__,
-                    "keras": keras.__version__,
-                },
+                **environment(load_before),
             },
             indent=2,
         )

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -54,6 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
+from _common import environment
 
 import kerasnn as knn
 
@@ -237,14 +237,7 @@ def main() -> None:
         "kerasnn_vs_raw_speedup": round(results["raw"]["fit_s"] / results["kerasnn"]["fit_s"], 3),
         "target_fraction_of_matmul_limit": TARGET_FRACTION,
         "target_met": kerasnn_fraction >= TARGET_FRACTION,
-        "versions": {
-            "python": platform.python_version(),
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-            "kerasnn": knn.__version__,
-        },
-        "cpu_count": os.cpu_count(),
-        "loadavg_1min": {"before": load_before, "after": os.getloadavg()[0]},
+        **environment(load_before),
     }
     print(json.dumps(report))
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -39,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import tensorflow as tf
+from _common import environment
 
 import kerasnn as knn
 from kerasnn import export
@@ -119,14 +119,7 @@ def main() -> None:
         },
         "latency": figures,
         "max_abs_diff_between_paths": max_diff,
-        "versions": {
-            "python": platform.python_version(),
-            "keras": keras.__version__,
-            "tensorflow": tf.__version__,
-            "kerasnn": knn.__version__,
-        },
-        "cpu_count": os.cpu_count(),
-        "loadavg_1min": {"before": load_before, "after": os.getloadavg()[0]},
+        **environment(load_before),
     }
     print(json.dumps(report))
 

@@ -36,6 +36,7 @@ _LAZY_ATTRS: dict[str, str] = {
     "RunResult": "kerasnn.recipe",
     "Dataset": "kerasnn.datasets",
     "lr_find": "kerasnn.callbacks.lr_finder",
+    "search": "kerasnn.tuning",
 }
 _LAZY_MODULES = (
     "activations",
@@ -55,6 +56,7 @@ _LAZY_MODULES = (
     "runs",
     "schedules",
     "training",
+    "tuning",
 )
 
 __all__ = [
@@ -83,7 +85,9 @@ __all__ = [
     "recipe",
     "runs",
     "schedules",
+    "search",
     "training",
+    "tuning",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
@@ -105,11 +109,13 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
         runs,
         schedules,
         training,
+        tuning,
     )
     from kerasnn.callbacks.lr_finder import lr_find
     from kerasnn.datasets import Dataset
     from kerasnn.recipe import Recipe, RunResult
     from kerasnn.training import FitResult, compile, evaluate, fit
+    from kerasnn.tuning import search
 
 
 def __getattr__(name: str) -> Any:

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from kerasnn._validation import invalid, positive_int
+from kerasnn.diagnostics.layer_stats import probe_model
 from kerasnn.layers import Maxout
 
 __all__ = ["MIN_SAMPLES", "LSUVLayerReport", "lsuv", "lsuv_from_recipe", "lsuv_layers"]
@@ -93,22 +94,13 @@ def _bias(layer: keras.layers.Layer) -> Any:
 
 def _model_input(model: keras.Model) -> Any:
     """The single symbolic input of a built Sequential/functional model."""
-    try:
-        inputs = list(model.inputs)
-        for layer in lsuv_layers(model):
-            layer.output  # noqa: B018 - raises for layers of subclassed models
-    except (AttributeError, ValueError) as err:
-        raise ValueError(
-            "Received an invalid value for argument model, expected a built Sequential or "
-            "functional model (layer outputs must be reachable from model.inputs). Received: "
-            f"model={model.name!r} of type {type(model).__name__}"
-        ) from err
-    if len(inputs) != 1:
+    probe_model(model, lsuv_layers(model))  # raises for models whose layer outputs are unreachable
+    if len(model.inputs) != 1:
         raise ValueError(
             "Received an invalid value for argument model, expected a model with one input. "
-            f"Received: model={model.name!r} with {len(inputs)} inputs"
+            f"Received: model={model.name!r} with {len(model.inputs)} inputs"
         )
-    return inputs[0]
+    return model.inputs[0]
 
 
 def _check_batch(model_input: Any, x_batch: Any) -> np.ndarray:

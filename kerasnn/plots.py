@@ -214,12 +214,7 @@ def plot_comparison(
         ax.grid(alpha=0.3, axis="x")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def plot_decision_boundary(
@@ -404,12 +399,7 @@ def plot_grid_heatmap(
     fig.colorbar(image, ax=ax, label=value_label)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    return _finish(fig, path)
 
 
 def _history_dict(history: Any) -> Mapping[str, Sequence[float]]:

@@ -43,6 +43,7 @@ SECTIONS = (
     "metrics",
     "fit",
     "export",
+    "search",
 )
 REQUIRED = ("data", "model")
 # fit() arguments a recipe may set (the rest come from the recipe itself or the command line).
@@ -146,6 +147,8 @@ class Recipe:
             ``path`` (relative to the run folder, default ``saved_model``), ``format``
             (``saved_model`` or ``keras``) and ``standardize`` (bake the training split's
             standardization in so the artifact takes raw inputs; default true).
+        search: the hyperparameter search block (``trials``, ``objective``, ``space``) read by
+            `kerasnn.search` / ``kerasnn search``; `None` when absent.
 
     Example:
 
@@ -164,6 +167,7 @@ class Recipe:
     seed: int = 0
     description: str | None = None
     export: dict[str, Any] | None = None
+    search: dict[str, Any] | None = None
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -214,6 +218,7 @@ class Recipe:
             export=_mapping("export", config["export"])
             if config.get("export") is not None
             else None,
+            search=_mapping("search", config["search"]) if "search" in config else None,
         )
         recipe.validate()
         return recipe
@@ -281,6 +286,10 @@ class Recipe:
         self._validate_fit_objects()
         if self.export is not None:
             self._validate_export()
+        if self.search is not None:
+            from kerasnn.tuning.spaces import search_settings
+
+            search_settings(self)
 
     def _validate_export(self) -> None:
         from kerasnn._validation import one_of
@@ -344,6 +353,8 @@ class Recipe:
         }
         if self.export is not None:
             out["export"] = copy.deepcopy(self.export)
+        if self.search is not None:
+            out["search"] = copy.deepcopy(self.search)
         return out
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
@@ -420,7 +431,7 @@ class Recipe:
 
         import keras
 
-        from kerasnn import datasets, lsuv, training
+        from kerasnn import datasets
 
         data = datasets.load(**({"seed": self.seed} | self.data))
         scope = contextlib.nullcontext()
@@ -430,14 +441,21 @@ class Recipe:
             scope = devices.strategy(strategy).scope()
         with scope:
             keras.utils.set_random_seed(self.seed)
-            builder_args = {k: v for k, v in self.model.items() if k not in ("builder", "lsuv")}
-            model = self._builder()(data, **builder_args)
-            lsuv.lsuv_from_recipe(model, data.x_train, self.model.get("lsuv"), seed=self.seed)
-            options = {k: v for k, v in self.optimizer.items() if k != "name"}
-            training.compile(
-                model, self.optimizer["name"], loss=self.loss, metrics=self.metrics, **options
-            )
+            model = self.build_model(data)
         return data, model
+
+    def build_model(self, data: Any) -> Any:
+        """Builds and compiles the recipe's model for a loaded `Dataset` (no seeding)."""
+        from kerasnn import lsuv, training
+
+        builder_args = {k: v for k, v in self.model.items() if k not in ("builder", "lsuv")}
+        model = self._builder()(data, **builder_args)
+        lsuv.lsuv_from_recipe(model, data.x_train, self.model.get("lsuv"), seed=self.seed)
+        options = {k: v for k, v in self.optimizer.items() if k != "name"}
+        training.compile(
+            model, self.optimizer["name"], loss=self.loss, metrics=self.metrics, **options
+        )
+        return model
 
     def run(
         self,
@@ -491,7 +509,9 @@ class Recipe:
         )
         exported = None
         if recipe.export is not None and result.stop_reason != "nan_loss":
-            exported = _export_into(folder, model, data, recipe.export)
+            exported = export_trained(
+                model, data, recipe.export, folder.file(recipe.export["path"])
+            )
         folder.finalize()
         result.run_dir = folder.path
         if exported is not None:
@@ -501,20 +521,31 @@ class Recipe:
         )
 
 
-def _export_into(folder: Any, model: Any, data: Any, spec: Mapping[str, Any]) -> Any:
-    """Exports the trained model into the (staged) run folder, verified on raw test inputs."""
+def export_trained(model: Any, data: Any, spec: Mapping[str, Any], target: Path) -> Any:
+    """Exports a trained model as a recipe's ``export`` block asks, verified on raw test inputs.
+
+    Args:
+        model: the trained model.
+        data: the `Dataset` it was trained on (its standardizer is baked in when
+            ``spec["standardize"]``; its raw test inputs are the verification probe).
+        spec: the recipe's export block (missing keys take `EXPORT_DEFAULTS`).
+        target: where the artifact goes; an earlier one there (a resumed run) is replaced.
+
+    Returns:
+        The `kerasnn.export.ExportResult`.
+    """
     from kerasnn import export
 
+    spec = EXPORT_DEFAULTS | dict(spec)
     standardizer = data.standardizer if spec["standardize"] else None
     probe = data.x_test[:64]
     if standardizer is not None:
         probe = standardizer.inverse_transform(probe)
-    target = folder.file(spec["path"])
     return export.export(
         model,
         target,
         format=spec["format"],
         preprocessing=standardizer,
         probe=probe,
-        overwrite=target.exists(),  # a resumed run may have exported before
+        overwrite=Path(target).exists(),  # a resumed run may have exported before
     )

@@ -28,7 +28,7 @@ import numpy as np
 from kerasnn._validation import positive_int
 from kerasnn.layers import Maxout
 
-__all__ = ["LayerStats", "activation_layers", "activation_statistics"]
+__all__ = ["LayerStats", "activation_layers", "activation_statistics", "probe_model"]
 
 # Outputs exactly 0 over the whole batch -> a dead unit (the ReLU family).
 _RELU_LIKE = {"relu", "relu6"}
@@ -122,7 +122,13 @@ def activation_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in model.layers if _kind(layer) is not None]
 
 
-def _probe_model(model: keras.Model, layers: Sequence[keras.layers.Layer]) -> keras.Model:
+def probe_model(model: keras.Model, layers: Sequence[keras.layers.Layer]) -> keras.Model:
+    """A model from `model`'s inputs to the outputs of `layers` (one output per layer).
+
+    Raises:
+        ValueError: if `model` is not a built Sequential/functional model (a subclassed model's
+            layer outputs cannot be reached from its inputs).
+    """
     try:
         inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
         outputs = [layer.output for layer in layers]
@@ -180,7 +186,7 @@ def activation_statistics(
             f"activation). Received: model={model.name!r} with layers "
             f"{[layer.name for layer in model.layers]}"
         )
-    outputs = _probe_model(model, chosen)(x, training=False)
+    outputs = probe_model(model, chosen)(x, training=False)
     if not isinstance(outputs, list | tuple):
         outputs = [outputs]
     stats = []

@@ -1,0 +1,143 @@
+"""Random search on the digits: trials per minute, best test accuracy after 20 and 50 trials, RSS.
+
+What is measured:
+    `kerasnn.search` on ``recipes/digits_mlp.yaml`` — scikit-learn's 8x8 digits, 80/20
+    stratified split (seed 0), the recipe's fit settings (at most 100 epochs, early stopping with
+    patience 15 on a 10 % stratified validation split) and its ``search:`` space, which is the
+    ready MLP space written out (depth 1-3 with a width per layer, relu/leaky_relu/elu/selu/
+    pelu/maxout/tanh, five initializers, optional LSUV, dropout, log-uniform L2 and learning
+    rate, sgd/momentum/nesterov/rmsprop/adam with conditional momentum, batch size).
+    ``--space default`` uses `kerasnn.tuning.default_mlp_space()` itself.
+
+    One search of 20 trials (seed 0) is run and timed, then the same search is resumed up to 50
+    trials (``resume=True``: the first 20 are kept). After each stage the best configuration
+    (highest validation accuracy) is retrained on train+validation and evaluated on the test
+    split; ``best_test_accuracy_20`` and ``_50`` are those test accuracies. ``trials_per_min``
+    is 20 / the first stage's wall time in minutes (retraining of the best included).
+
+    Memory: a thread samples the process's resident set size (``/proc/self/statm``) every
+    0.2 s; ``rss_mb_at_trial`` is the RSS when trials 1, 2, 10 and 20 start, and
+    ``rss_growth_mb_2_to_20`` is the difference between trials 2 and 20 (memory held across
+    trials; KerasTuner/TensorFlow start-up is paid before trial 2).
+
+    For reference, ``svc_test_accuracy`` is scikit-learn's ``SVC()`` (defaults) on the same
+    standardized split. Targets from the issue: best test accuracy >= 0.992, 20 trials in
+    <= 10 minutes. The 1-minute load average before and after is reported (other processes
+    skew the times). Nothing is asserted; one JSON object is printed on stdout.
+
+How to run (from the repository root):
+    /work/venv/bin/python bench/search.py              # 20 + 30 trials, ~15-30 minutes on 2 CPUs
+    /work/venv/bin/python bench/search.py --quick      # smoke run: 3 + 2 trials of 5 epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import kerasnn as knn  # noqa: E402
+
+PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class RssSampler(threading.Thread):
+    """Samples this process's resident set size (MB) every `interval` seconds."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            with open("/proc/self/statm") as f:
+                rss = int(f.read().split()[1]) * PAGE_MB
+            self.samples.append((time.time(), rss))
+            time.sleep(self.interval)
+
+    def at(self, moment: float) -> float | None:
+        later = [rss for t, rss in self.samples if t >= moment]
+        return round(later[0], 1) if later else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 + 2 trials, 5 epochs")
+    parser.add_argument("--space", choices=("recipe", "default"), default="recipe")
+    parser.add_argument("--first", type=int, default=20, help="trials of the first stage")
+    parser.add_argument("--total", type=int, default=50, help="trials after resuming")
+    args = parser.parse_args()
+    first, total = (3, 5) if args.quick else (args.first, args.total)
+
+    recipe = knn.Recipe.from_yaml(ROOT / "recipes" / "digits_mlp.yaml")
+    if args.quick:
+        recipe = recipe.with_overrides(["fit.epochs=5"])
+    space = "default" if args.space == "default" else None
+    load_before = os.getloadavg()[0]
+    sampler = RssSampler()
+    sampler.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "search"
+        start = time.perf_counter()
+        stage1 = knn.search(recipe, max_trials=first, seed=0, directory=out, space=space)
+        stage1_s = time.perf_counter() - start
+        stage2 = knn.search(
+            recipe, max_trials=total, seed=0, directory=out, space=space, resume=True
+        )
+        stage2_s = time.perf_counter() - start - stage1_s
+        starts = {}
+        for line in (out / "tuner" / "runs-tuner0.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            starts.setdefault(int(row["trial_id"]), row["started"])
+    sampler.stopped.set()
+
+    from sklearn.svm import SVC
+
+    data = knn.datasets.load("digits", test_size=0.2, seed=0)
+    svc = SVC().fit(data.x_train, data.y_train).score(data.x_test, data.y_test)
+    marks = [m for m in (1, 2, 10, 20) if m <= first]
+    rss = {str(m): sampler.at(starts[m - 1]) for m in marks if (m - 1) in starts}
+    trial_seconds = [t["seconds"] for t in stage2.trials if t["seconds"] is not None]
+    report = {
+        "bench": "search",
+        "quick": args.quick,
+        "space": args.space,
+        "trials_first_stage": first,
+        "trials_total": total,
+        "first_stage_s": round(stage1_s, 1),
+        "resume_stage_s": round(stage2_s, 1),
+        "trials_per_min": round(first / (stage1_s / 60), 2),
+        "median_trial_s": round(sorted(trial_seconds)[len(trial_seconds) // 2], 2),
+        f"best_test_accuracy_{first}": stage1.best["test_metrics"]["accuracy"],
+        f"best_val_accuracy_{first}": stage1.best["score"],
+        f"best_test_accuracy_{total}": stage2.best["test_metrics"]["accuracy"],
+        f"best_val_accuracy_{total}": stage2.best["score"],
+        f"best_hyperparameters_{total}": stage2.best["hyperparameters"],
+        "failed_trials": stage2.failed,
+        "svc_test_accuracy": round(svc, 4),
+        "rss_mb_at_trial": rss,
+        "rss_growth_mb_2_to_20": (
+            round(rss["20"] - rss["2"], 1) if "20" in rss and "2" in rss else None
+        ),
+        "targets": {"best_test_accuracy": 0.992, "first_20_trials_max_s": 600},
+        "loadavg_1min_before": round(load_before, 2),
+        "loadavg_1min_after": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Hyperparameter search on KerasTuner: ready spaces, a declarative YAML space, `search`.
+
+`kerasnn.search(recipe_or_hypermodel, ...)` runs a seeded random (or grid) search whose trials
+go through `kerasnn.fit`, writes a results table and plot, retrains the best configuration and
+saves it as `best.keras`; it resumes after a kill and runs distributed with KerasTuner's
+chief/worker oracle. See `kerasnn.tuning.search` and `kerasnn.tuning.spaces`.
+"""
+
+from kerasnn.tuning.search import SearchResult as SearchResult
+from kerasnn.tuning.search import plot_results as plot_results
+from kerasnn.tuning.search import read_trials as read_trials
+from kerasnn.tuning.search import search as search
+from kerasnn.tuning.search import write_results as write_results
+from kerasnn.tuning.spaces import DEFAULT_ACTIVATIONS as DEFAULT_ACTIVATIONS
+from kerasnn.tuning.spaces import CNNHyperModel as CNNHyperModel
+from kerasnn.tuning.spaces import MLPHyperModel as MLPHyperModel
+from kerasnn.tuning.spaces import RecipeHyperModel as RecipeHyperModel
+from kerasnn.tuning.spaces import SearchSpace as SearchSpace
+from kerasnn.tuning.spaces import default_cnn_space as default_cnn_space
+from kerasnn.tuning.spaces import default_mlp_space as default_mlp_space
+
+__all__ = [
+    "DEFAULT_ACTIVATIONS",
+    "CNNHyperModel",
+    "MLPHyperModel",
+    "RecipeHyperModel",
+    "SearchResult",
+    "SearchSpace",
+    "default_cnn_space",
+    "default_mlp_space",
+    "plot_results",
+    "read_trials",
+    "search",
+    "write_results",
+]

@@ -1,0 +1,646 @@
+"""`kerasnn.search`: random (or grid) hyperparameter search on KerasTuner, made dependable.
+
+KerasTuner's `RandomSearchOracle` / `GridSearchOracle` choose the configurations and keep the
+trial state; kerasnn supplies the trial (the kerasnn fit path: seeded build, stratified
+validation split, early stopping with best-weight restore, NaN stop), and what surrounds the
+search:
+
+- the seed is honoured exactly, 0 included (KerasTuner's oracle turns a falsy seed into a random
+  one; kerasnn sets the oracle's seed back through its public `get_state`/`set_state`);
+- memory is released between trials (`keras.backend.clear_session` and a garbage collection);
+- a failed trial (NaN loss, a sampled combination the builder refuses, out of memory) is
+  recorded with its reason and the search goes on; a configuration error stops it before the
+  first trial;
+- the results table (`results.csv`, `results.json`) is rebuilt from the trial files after every
+  trial and written atomically, so a kill never corrupts it, and `resume=True` continues the
+  search without redoing finished trials (KerasTuner re-queues the interrupted one);
+- `results.png` plots the objective against each hyperparameter (log axes for log-sampled
+  ones); the best configuration is retrained on train+validation, evaluated on the test split
+  and saved as `best.keras`, with `best.json` and a trainable `best_recipe.yaml`;
+- distributed search uses KerasTuner's own chief/worker oracle (``KERASTUNER_TUNER_ID``,
+  ``KERASTUNER_ORACLE_IP``, ``KERASTUNER_ORACLE_PORT``) over a shared directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gc
+import glob
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner
+import numpy as np
+
+from kerasnn import training
+from kerasnn._validation import positive_int
+from kerasnn.datasets import Dataset
+from kerasnn.recipe import Recipe
+from kerasnn.tuning.spaces import RecipeHyperModel, search_settings
+
+PROJECT = "tuner"  # KerasTuner's project folder inside the search directory
+TRIAL_FILE = "kerasnn.json"  # what kerasnn adds to KerasTuner's trial folder
+COMPLETED, FAILED = "COMPLETED", "FAILED"
+_MAXIMIZED = ("accuracy", "auc", "precision", "recall", "f1", "r2")
+ENV_TUNER_ID, ENV_ORACLE_IP, ENV_ORACLE_PORT = (
+    "KERASTUNER_TUNER_ID",
+    "KERASTUNER_ORACLE_IP",
+    "KERASTUNER_ORACLE_PORT",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+def _write_atomic(path: Path, text: str) -> None:
+    """Writes `text` to a temporary sibling, then renames it over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _role() -> str:
+    """``"chief"``, ``"worker"`` or ``"local"`` from KerasTuner's environment variables."""
+    if ENV_ORACLE_IP not in os.environ:
+        return "local"
+    return "chief" if "chief" in os.environ.get(ENV_TUNER_ID, "") else "worker"
+
+
+def direction(objective: str) -> str:
+    """``"max"`` for accuracy-like metrics (accuracy, auc…), else ``"min"``."""
+    return "max" if any(objective.endswith(k) for k in _MAXIMIZED) else "min"
+
+
+def _default_objective(task: str) -> str:
+    return "val_loss" if task == "regression" else "val_accuracy"
+
+
+def _check_objective(objective: str, task: str, recipe: Recipe | None) -> None:
+    if recipe is not None and recipe.metrics is not None:
+        return  # custom metric names: checked on the first trial's history
+    names = ["loss", *(m.name for m in training.default_metrics(task))]
+    allowed = [f"val_{n}" for n in names] + names
+    if objective not in allowed:
+        raise ValueError(
+            "Received an invalid value for argument objective, expected a metric the trials "
+            f"report ({', '.join(allowed)}; the val_ ones are measured on the validation "
+            f"split). Received: objective={objective!r}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# the tuner
+# --------------------------------------------------------------------------------------------
+class _Tuner(keras_tuner.Tuner):
+    """A KerasTuner `Tuner` whose trials run through `kerasnn.fit`."""
+
+    def __init__(
+        self,
+        oracle: keras_tuner.Oracle,
+        hypermodel: keras_tuner.HyperModel,
+        *,
+        seed: int,
+        fit_arguments: Mapping[str, Any],
+        results: Path,
+        **kwargs: Any,
+    ) -> None:
+        self.seed = seed
+        self.base_fit_arguments = dict(fit_arguments)
+        self.results = results
+        super().__init__(oracle, hypermodel, **kwargs)
+
+    def _trial_file(self, trial_id: str) -> Path:
+        return Path(self.get_trial_dir(trial_id)) / TRIAL_FILE
+
+    def run_trial(
+        self, trial: Any, x: np.ndarray, y: np.ndarray, **_search_options: Any
+    ) -> dict[str, float]:
+        hp = trial.hyperparameters
+        keras.backend.clear_session()
+        gc.collect()
+        record: dict[str, Any] = {
+            "trial_id": trial.trial_id,
+            "tuner_id": self.tuner_id,
+            "started": time.time(),
+        }
+        with open(Path(self.project_dir) / f"runs-{self.tuner_id}.jsonl", "a") as log:
+            log.write(json.dumps({"trial_id": trial.trial_id, "started": record["started"]}))
+            log.write("\n")
+        start = time.perf_counter()
+        objective = self.oracle.objective.name
+        try:
+            keras.utils.set_random_seed(self.seed)
+            model = self.hypermodel.build(hp)
+            arguments = dict(self.base_fit_arguments)
+            if hasattr(self.hypermodel, "fit_arguments"):
+                arguments |= self.hypermodel.fit_arguments(hp)
+            result = training.fit(model, (x, y), seed=self.seed, verbose=0, **arguments)
+        except keras_tuner.errors.FatalError:
+            raise
+        except Exception as err:  # a trial's own failure: recorded, the search goes on
+            reason = f"{type(err).__name__}: {err}".strip().splitlines()[0]
+            self._finish(record, start, status=FAILED, reason=reason)
+            raise keras_tuner.errors.FailedTrialError(reason) from err
+        record |= {
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "stop_reason": result.stop_reason,
+            "best_metrics": result.best_metrics,
+        }
+        if result.stop_reason == "nan_loss":
+            self._finish(record, start, status=FAILED, reason=result.message)
+            raise keras_tuner.errors.FailedTrialError(result.message)
+        if objective not in result.best_metrics:
+            raise keras_tuner.errors.FatalError(
+                f"Received an invalid value for argument objective, expected one of the "
+                f"metrics the trials report ({', '.join(result.best_metrics)}). "
+                f"Received: objective={objective!r}"
+            )
+        self._finish(record, start, status=COMPLETED, reason=None)
+        del model
+        return {objective: float(result.best_metrics[objective])}
+
+    def _finish(self, record: dict, start: float, *, status: str, reason: str | None) -> None:
+        record |= {"seconds": time.perf_counter() - start, "status": status, "reason": reason}
+        _write_atomic(self._trial_file(record["trial_id"]), json.dumps(record, indent=2) + "\n")
+
+    def on_trial_end(self, trial: Any) -> None:
+        try:
+            super().on_trial_end(trial)
+        except RuntimeError:
+            # Too many failed trials in a row: KerasTuner stops before saving the last one.
+            trial.save(os.path.join(self.get_trial_dir(trial.trial_id), "trial.json"))
+            raise
+        finally:
+            keras.backend.clear_session()
+            gc.collect()
+            write_results(self.results)
+
+
+# --------------------------------------------------------------------------------------------
+# results
+# --------------------------------------------------------------------------------------------
+def _load_json(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None  # a file being written by another process: picked up next time
+
+
+def read_trials(directory: str | os.PathLike) -> tuple[list[dict[str, Any]], dict[str, dict]]:
+    """Every trial of a search directory, in trial order, and the hyperparameter specs.
+
+    Returns:
+        ``(rows, specs)``: one row per trial (``trial_id``, ``status``, ``score``, each
+        hyperparameter, ``epochs``, ``best_epoch``, ``seconds``, ``stop_reason``,
+        ``tuner_id``, ``reason``) and ``{name: {"log": bool, "numeric": bool}}``.
+    """
+    project = Path(directory) / PROJECT
+    rows, specs = [], {}
+    for path in sorted(glob.glob(str(project / "trial_*" / "trial.json"))):
+        trial = _load_json(path)
+        if trial is None:
+            continue
+        extra = _load_json(os.path.join(os.path.dirname(path), TRIAL_FILE)) or {}
+        for hp in trial["hyperparameters"]["space"]:
+            config = hp["config"]
+            numeric = hp["class_name"] in ("Int", "Float") or (
+                hp["class_name"] == "Choice"
+                and all(
+                    isinstance(v, int | float) and not isinstance(v, bool)
+                    for v in config.get("values", [])
+                )
+            )
+            specs.setdefault(
+                config["name"], {"log": config.get("sampling") == "log", "numeric": numeric}
+            )
+        reason = extra.get("reason")
+        if reason is None and trial.get("message"):
+            reason = trial["message"].strip().splitlines()[-1]
+        status = trial["status"]
+        if status == "INVALID":
+            status = FAILED
+        row = {
+            "trial_id": trial["trial_id"],
+            "status": status,
+            "score": trial.get("score") if status == COMPLETED else None,
+            **trial["hyperparameters"]["values"],
+            "epochs": extra.get("epochs"),
+            "best_epoch": extra.get("best_epoch"),
+            "seconds": extra.get("seconds"),
+            "stop_reason": extra.get("stop_reason"),
+            "tuner_id": extra.get("tuner_id"),
+            "reason": reason if status != COMPLETED else None,
+        }
+        rows.append(row)
+    return rows, specs
+
+
+def write_results(directory: str | os.PathLike, objective: str | None = None) -> list[dict]:
+    """Rebuilds `results.csv` and `results.json` from the trial files (atomic writes).
+
+    Returns:
+        The trials as written to results.json (the score under the objective's name).
+    """
+    directory = Path(directory)
+    rows, specs = read_trials(directory)
+    meta = _load_json(str(directory / "search.json")) or {}
+    objective = objective or meta.get("objective", "score")
+    hp_names = list(specs)
+    columns = [
+        "trial_id",
+        "status",
+        objective,
+        *hp_names,
+        "epochs",
+        "best_epoch",
+        "seconds",
+        "stop_reason",
+        "tuner_id",
+        "reason",
+    ]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, objective: row["score"]})
+    _write_atomic(directory / "results.csv", out.getvalue())
+    table = {
+        "objective": objective,
+        "direction": meta.get("direction"),
+        "hyperparameters": specs,
+        "trials": [
+            {**{k: v for k, v in row.items() if k != "score"}, objective: row["score"]}
+            for row in rows
+        ],
+    }
+    _write_atomic(directory / "results.json", json.dumps(table, indent=2) + "\n")
+    return table["trials"]
+
+
+def plot_results(
+    rows: list[dict], specs: Mapping[str, Mapping[str, bool]], objective: str, path: os.PathLike
+) -> Any:
+    """`results.png`: the objective of each completed trial against each hyperparameter.
+
+    Log-sampled hyperparameters get a log x axis; choices of strings/booleans are placed at
+    their option's position. Failed trials are counted in the title.
+
+    Returns:
+        The matplotlib `Figure` (closed after saving).
+    """
+    import matplotlib.pyplot as plt
+
+    from kerasnn import plots  # noqa: F401  (selects matplotlib's Agg backend)
+
+    done = [r for r in rows if r["status"] == COMPLETED and r["score"] is not None]
+    names = list(specs)
+    cols = min(4, max(1, len(names)))
+    nrows = max(1, -(-len(names) // cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.2 * nrows), squeeze=False)
+    best = None
+    if done:
+        pick = max if direction(objective) == "max" else min
+        best = pick(done, key=lambda r: r["score"])
+    for ax, name in zip(axes.flat, names, strict=False):
+        points = [(r[name], r["score"]) for r in done if r.get(name) is not None]
+        spec = specs[name]
+        if spec["numeric"]:
+            xs = [float(p[0]) for p in points]
+            ax.scatter(xs, [p[1] for p in points], s=18, alpha=0.75)
+            if spec["log"]:
+                ax.set_xscale("log")
+            if best is not None and best.get(name) is not None:
+                ax.scatter([float(best[name])], [best["score"]], s=60, marker="*", c="red")
+        else:
+            labels = sorted({str(p[0]) for p in points})
+            index = {label: i for i, label in enumerate(labels)}
+            ax.scatter([index[str(p[0])] for p in points], [p[1] for p in points], s=18, alpha=0.75)
+            ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)
+            if best is not None and best.get(name) is not None:
+                ax.scatter([index[str(best[name])]], [best["score"]], s=60, marker="*", c="red")
+        ax.set_xlabel(name + (" (log)" if spec["log"] else ""))
+        ax.set_ylabel(objective)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    failed = sum(r["status"] == FAILED for r in rows)
+    fig.suptitle(f"{len(done)} completed trials, {failed} failed (red star: best)")
+    fig.tight_layout()
+    tmp = Path(path).with_name(f".{Path(path).stem}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# search
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class SearchResult:
+    """What `search` returns.
+
+    Attributes:
+        directory: the search folder (results.csv/json/png, best.keras, tuner/).
+        objective: the metric the search optimized, and `direction` (``"max"``/``"min"``).
+        trials: the results table, one dict per trial.
+        best: `best.json`'s content (best trial, hyperparameters, validation score, test
+            metrics after retraining), or `None` (no completed trial, or a worker).
+        role: ``"local"``, ``"chief"`` or ``"worker"``.
+    """
+
+    directory: Path
+    objective: str
+    direction: str
+    trials: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    role: str
+
+    @property
+    def completed(self) -> int:
+        return sum(t["status"] == COMPLETED for t in self.trials)
+
+    @property
+    def failed(self) -> int:
+        return sum(t["status"] == FAILED for t in self.trials)
+
+    def summary(self) -> str:
+        line = f"{self.completed} trials completed, {self.failed} failed"
+        if self.best is not None:
+            test = ", ".join(f"{k} {v:.4f}" for k, v in self.best["test_metrics"].items())
+            line += (
+                f"; best trial {self.best['trial_id']} {self.objective} "
+                f"{self.best['score']:.4f}, retrained on train+validation -> test: {test}"
+            )
+        return f"{line} | {self.directory}"
+
+
+def _seeded_oracle(
+    kind: str, *, objective: str, max_trials: int, seed: int, max_failures: int
+) -> keras_tuner.Oracle:
+    cls = (
+        keras_tuner.oracles.GridSearchOracle
+        if kind == "grid"
+        else (keras_tuner.oracles.RandomSearchOracle)
+    )
+    oracle = cls(
+        objective=keras_tuner.Objective(objective, direction(objective)),
+        max_trials=max_trials,
+        seed=seed,
+        max_consecutive_failed_trials=max_failures,
+    )
+    # The oracle does `seed or random.randint(1, 10000)`: seed 0 would be random. Its public
+    # state round trip sets the seed (and the sampling state derived from it) exactly.
+    state = oracle.get_state()
+    state["seed"] = state["seed_state"] = seed
+    oracle.set_state(state)
+    return oracle
+
+
+def search(
+    recipe_or_hypermodel: Recipe | str | os.PathLike | keras_tuner.HyperModel,
+    data: Dataset | None = None,
+    *,
+    max_trials: int | None = None,
+    objective: str | None = None,
+    seed: int | None = None,
+    directory: str | os.PathLike | None = None,
+    space: Any = None,
+    fit: Mapping[str, Any] | None = None,
+    grid: bool = False,
+    resume: bool = False,
+    overwrite: bool = False,
+    max_failures: int | None = None,
+    verbose: int = 0,
+) -> SearchResult:
+    """Runs a random (or grid) hyperparameter search and retrains the best configuration.
+
+    Args:
+        recipe_or_hypermodel: a `kerasnn.Recipe` (or the path of a YAML recipe) whose
+            ``search:`` block (or `space`) says what to sample, or a `keras_tuner.HyperModel`
+            (e.g. `kerasnn.tuning.MLPHyperModel`) whose `build(hp)` returns a compiled model.
+        data: a `kerasnn.datasets.Dataset`. Required with a plain HyperModel; defaults to the
+            recipe's data. Trials see only its train split (with a stratified validation split
+            taken out by `kerasnn.fit`); the test split is used once, for the best model.
+        max_trials: number of trials. Defaults to the recipe's ``search.trials``, else 20.
+        objective: the metric to optimize, e.g. ``"val_accuracy"`` (maximized) or
+            ``"val_loss"`` (minimized). Defaults to ``search.objective``, else val_accuracy
+            (classification) or val_loss (regression).
+        seed: seeds the sampled configurations and every trial's weights, shuffles and split;
+            0 is a seed like any other. Defaults to the recipe's seed (0).
+        directory: the search folder. Defaults to ``runs/<name>-search``
+            (``-grid`` for grid search).
+        space: a space mapping, a `SearchSpace` or ``"default"``; overrides the recipe's.
+        fit: `kerasnn.fit` arguments for every trial (epochs, early_stopping…), on top of the
+            recipe's. Defaults to none.
+        grid: grid search (`keras_tuner.oracles.GridSearchOracle`) with the same budget
+            instead of random search, for the lectures' comparison. Defaults to `False`.
+        resume: continue the interrupted search in `directory`: finished trials are kept, the
+            interrupted one is run again. Defaults to `False`.
+        overwrite: delete an earlier search in `directory` first. Defaults to `False`.
+        max_failures: consecutive failed trials after which the search stops (KerasTuner's
+            ``max_consecutive_failed_trials``). Defaults to ``search.max_failures``, else 5.
+        verbose: 1 prints KerasTuner's per-trial table. Defaults to 0.
+
+    Returns:
+        A `SearchResult`. The directory holds `results.csv`, `results.json`, `results.png`,
+        `best.keras`, `best.json`, `best_recipe.yaml` (recipes only), `search.json` and
+        KerasTuner's `tuner/` project.
+
+    Raises:
+        ValueError: an invalid space, objective or argument, before the first trial.
+        FileExistsError: `directory` holds a search and neither `resume` nor `overwrite`.
+        FileNotFoundError: `resume` with no search in `directory`.
+        RuntimeError: too many consecutive failed trials (KerasTuner's limit).
+    """
+    recipe: Recipe | None = None
+    if isinstance(recipe_or_hypermodel, str | os.PathLike):
+        recipe_or_hypermodel = Recipe.from_yaml(recipe_or_hypermodel)
+    settings: dict[str, Any] = {}
+    if isinstance(recipe_or_hypermodel, Recipe):
+        recipe = recipe_or_hypermodel.resolved()
+        settings = search_settings(recipe)
+        hypermodel = RecipeHyperModel(
+            recipe, data, space if space is not None else settings["space"]
+        )
+        data = hypermodel.data
+        name, task = recipe.name, data.task
+        seed = recipe.seed if seed is None else seed
+    elif isinstance(recipe_or_hypermodel, keras_tuner.HyperModel):
+        hypermodel = recipe_or_hypermodel
+        if not isinstance(data, Dataset):
+            data = getattr(hypermodel, "data", data)
+        if not isinstance(data, Dataset):
+            raise TypeError(
+                "Received an invalid value for argument data, expected a kerasnn Dataset "
+                f"(its train split feeds the trials, its test split the best model). "
+                f"Received: data of type {type(data)}"
+            )
+        recipe = getattr(hypermodel, "recipe", None)
+        name, task = hypermodel.name or data.name, data.task
+        seed = 0 if seed is None else seed
+    else:
+        raise TypeError(
+            "Received an invalid value for argument recipe_or_hypermodel, expected a "
+            "kerasnn Recipe, a recipe path or a keras_tuner.HyperModel. "
+            f"Received: recipe_or_hypermodel of type {type(recipe_or_hypermodel)}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(
+            f"Received an invalid value for argument seed, expected an integer >= 0. "
+            f"Received: seed={seed!r}"
+        )
+    max_trials = positive_int("max_trials", max_trials or settings.get("trials") or 20)
+    max_failures = positive_int("max_failures", max_failures or settings.get("max_failures") or 5)
+    objective = objective or settings.get("objective") or _default_objective(task)
+    _check_objective(objective, task, recipe)
+    base_fit = dict(fit or {})
+    kind = "grid" if grid else "random"
+    suffix = "grid" if grid else "search"
+    out = Path(directory) if directory is not None else Path("runs") / f"{name}-{suffix}"
+    role = _role()
+
+    project = out / PROJECT
+    if role != "worker":
+        exists = (project / "oracle.json").exists()
+        if overwrite and out.exists():
+            shutil.rmtree(out)
+            exists = False
+        if exists and not resume:
+            raise FileExistsError(
+                f"Received an invalid value for argument directory, expected a folder without "
+                f"a search: {out} already holds one. Pass resume=True (CLI: --resume) to "
+                f"continue it or overwrite=True (--overwrite) to start again. "
+                f"Received: directory={str(out)!r}"
+            )
+        if resume and not exists:
+            raise FileNotFoundError(
+                f"Nothing to resume: no search in {out} (expected {project / 'oracle.json'}). "
+                "Run without resume to start one."
+            )
+        if exists:
+            meta = _load_json(str(out / "search.json")) or {}
+            for key, value in (("objective", objective), ("kind", kind), ("seed", seed)):
+                if key in meta and meta[key] != value:
+                    raise ValueError(
+                        f"Received an invalid value for argument {key}, expected the resumed "
+                        f"search's {meta[key]!r}. Received: {key}={value!r}"
+                    )
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "name": name,
+        "kind": kind,
+        "objective": objective,
+        "direction": direction(objective),
+        "seed": seed,
+        "max_trials": max_trials,
+    }
+    if role != "worker":
+        _write_atomic(out / "search.json", json.dumps(meta, indent=2) + "\n")
+
+    oracle = _seeded_oracle(
+        kind, objective=objective, max_trials=max_trials, seed=seed, max_failures=max_failures
+    )
+    tuner = _Tuner(
+        oracle,
+        hypermodel,
+        seed=seed,
+        fit_arguments=base_fit,
+        results=out,
+        directory=str(out),
+        project_name=PROJECT,
+        overwrite=False,
+    )
+    tuner.search(data.x_train, data.y_train, verbose=verbose)
+    if role == "worker":
+        rows = write_results(out, objective)
+        return SearchResult(out, objective, direction(objective), rows, None, role)
+
+    rows = write_results(out, objective)
+    trials, specs = read_trials(out)
+    if trials:
+        plot_results(trials, specs, objective, out / "results.png")
+    best = _retrain_best(
+        tuner, hypermodel, data, out, seed=seed, objective=objective, base_fit=base_fit
+    )
+    return SearchResult(out, objective, direction(objective), rows, best, role)
+
+
+def _retrain_best(
+    tuner: _Tuner,
+    hypermodel: keras_tuner.HyperModel,
+    data: Dataset,
+    out: Path,
+    *,
+    seed: int,
+    objective: str,
+    base_fit: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """Retrains the best configuration on train+validation for its best epoch count, evaluates
+    it on the test split, and writes best.keras (atomically), best.json, best_recipe.yaml, and
+    the verified export the recipe's ``export`` block asks for."""
+    trials = [t for t in tuner.oracle.get_best_trials(1) if t.status == COMPLETED]
+    if not trials:
+        return None
+    trial = trials[0]
+    record = _load_json(str(Path(tuner.get_trial_dir(trial.trial_id)) / TRIAL_FILE)) or {}
+    epochs = int(record.get("best_epoch", 0)) + 1 if record else None
+    hp = trial.hyperparameters
+    keras.backend.clear_session()
+    gc.collect()
+    keras.utils.set_random_seed(seed)
+    model = hypermodel.build(hp)
+    arguments = dict(base_fit)
+    if hasattr(hypermodel, "fit_arguments"):
+        arguments |= hypermodel.fit_arguments(hp)
+    if epochs is not None:
+        arguments["epochs"] = epochs
+    arguments |= {"validation_split": 0.0, "early_stopping": False}
+    result = training.fit(model, (data.x_train, data.y_train), seed=seed, verbose=0, **arguments)
+    test_metrics = training.evaluate(model, data)
+    tmp = out / ".best.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, out / "best.keras")
+    best = {
+        "trial_id": trial.trial_id,
+        "objective": objective,
+        "score": float(trial.score),
+        "hyperparameters": dict(hp.values),
+        "retrain_epochs": result.epochs,
+        "retrain_seconds": result.wall_time,
+        "test_metrics": test_metrics,
+    }
+    if isinstance(hypermodel, RecipeHyperModel):
+        best_recipe, _ = hypermodel.recipe_for(hp.copy())
+        config = best_recipe.to_dict()
+        config["fit"] = {
+            **config["fit"],
+            "epochs": result.epochs,
+            "validation_split": 0.0,
+            "early_stopping": False,
+        }
+        best["recipe"] = config
+        _write_atomic(out / "best_recipe.yaml", Recipe.from_dict(config).to_yaml())
+        if hypermodel.recipe.export is not None:  # the recipe asks for a verified export
+            from kerasnn.recipe import EXPORT_DEFAULTS, export_trained
+
+            target = out / (EXPORT_DEFAULTS | hypermodel.recipe.export)["path"]
+            exported = export_trained(model, data, hypermodel.recipe.export, target)
+            best["export"] = {
+                "path": str(target),
+                "format": exported.format,
+                "max_abs_diff": exported.max_abs_diff,
+            }
+    _write_atomic(out / "best.json", json.dumps(best, indent=2) + "\n")
+    return best

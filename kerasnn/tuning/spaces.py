@@ -1,0 +1,608 @@
+"""Search spaces: a declarative YAML space, the ready MLP/CNN spaces and their HyperModels.
+
+A space maps recipe keys (``section.key``) to how they are sampled::
+
+    optimizer.learning_rate: {log_uniform: [1.0e-4, 1.0e-1]}
+    model.dropout: {uniform: [0.0, 0.5]}
+    model.depth: {int: [1, 3]}
+    model.units: {choice: [64, 128, 256]}      # one width per hidden layer (units_1, units_2…)
+    optimizer.name: {choice: [sgd, momentum, adam]}
+    optimizer.momentum: {uniform: [0.5, 0.99], when: {optimizer.name: [momentum]}}
+    fit.batch_size: {choice: [32, 64]}
+    model.batchnorm: false                      # a bare value is fixed
+
+Sections are ``model`` (builder arguments), ``optimizer`` (`kerasnn.optimizers.get`
+arguments, ``name`` included) and ``fit`` (`kerasnn.fit` arguments). Three virtual keys build
+lists and data-dependent steps: ``model.depth`` with ``model.units`` gives the MLP's ``hidden``
+(the CNN's ``dense``) with one sampled width per layer; ``model.conv_depth`` with
+``model.conv_filters`` gives the CNN's ``filters``. ``model.lsuv: {choice: [false, true]}``
+samples the recipe's LSUV switch (`kerasnn.lsuv`). ``when`` makes an entry conditional on an
+earlier ``choice`` or ``int`` entry (KerasTuner's conditional scopes).
+
+Every entry is checked when the space is parsed — before the first trial — and errors name
+the entry: an empty choice, ``min > max``, a log range that is not > 0, an unknown key, an
+activation/initializer/optimizer name that does not exist.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import keras_tuner
+
+from kerasnn import activations, initializers, optimizers
+from kerasnn._validation import one_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+    from kerasnn.datasets import Dataset
+    from kerasnn.recipe import Recipe
+
+KINDS = ("log_uniform", "uniform", "int", "choice")
+_OPTIONS = ("when", "step", "default")
+SECTIONS = ("model", "optimizer", "fit")
+# Virtual keys: (depth key, width key) -> builder argument receiving the list of widths.
+_LISTS = {
+    ("model.depth", "model.units"): {"mlp": "hidden", "cnn": "dense", "residual_mlp": None},
+    ("model.conv_depth", "model.conv_filters"): {"cnn": "filters"},
+}
+_VIRTUAL = {key for pair in _LISTS for key in pair}
+
+# The lectures' menu (Bergstra & Bengio 2012: sample rates and penalties on a log scale).
+DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "pelu", "maxout", "tanh")
+DEFAULT_INITIALIZERS = (
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "lecun_normal",
+)
+DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+
+
+def _common_space(activation_names: Sequence[str], lsuv: bool) -> dict[str, Any]:
+    space: dict[str, Any] = {
+        "model.activation": {"choice": list(activation_names)},
+        "model.initializer": {"choice": list(DEFAULT_INITIALIZERS)},
+    }
+    if lsuv:
+        space["model.lsuv"] = {"choice": [False, True]}
+    space |= {
+        "model.dropout": {"uniform": [0.0, 0.5]},
+        "model.l2": {"log_uniform": [1e-6, 1e-2]},
+        "optimizer.name": {"choice": list(DEFAULT_OPTIMIZERS)},
+        "optimizer.momentum": {
+            "uniform": [0.5, 0.99],
+            "when": {"optimizer.name": ["momentum", "nesterov"]},
+        },
+        "optimizer.learning_rate": {"log_uniform": [1e-4, 1e-1]},
+        "fit.batch_size": {"choice": [16, 32, 64, 128]},
+    }
+    return space
+
+
+def default_mlp_space(
+    activation_names: Sequence[str] = DEFAULT_ACTIVATIONS, *, lsuv: bool = True
+) -> dict[str, Any]:
+    """The ready MLP space: depth 1-3, a width per layer, activation, initializer (LSUV
+    optional), dropout, log-uniform L2 and learning rate, optimizer with conditional momentum,
+    batch size.
+
+    Args:
+        activation_names: activations to choose from. Defaults to `DEFAULT_ACTIVATIONS`.
+        lsuv: offer LSUV initialization as a choice. Defaults to `True`.
+
+    Returns:
+        A declarative space (a dict), ready for `SearchSpace.from_config`.
+    """
+    return {
+        "model.depth": {"int": [1, 3]},
+        "model.units": {"choice": [64, 128, 256, 512]},
+        **_common_space(activation_names, lsuv),
+    }
+
+
+def default_cnn_space(
+    activation_names: Sequence[str] = DEFAULT_ACTIVATIONS, *, lsuv: bool = True
+) -> dict[str, Any]:
+    """The ready CNN space: 1-2 conv stages with sampled filters, 0-1 dense layers, and the
+    MLP space's activation/initializer/regularization/optimizer/batch-size entries."""
+    return {
+        "model.conv_depth": {"int": [1, 2]},
+        "model.conv_filters": {"choice": [16, 32, 64]},
+        "model.depth": {"int": [0, 1]},
+        "model.units": {"choice": [64, 128, 256]},
+        **_common_space(activation_names, lsuv),
+    }
+
+
+DEFAULT_SPACES = {"mlp": default_mlp_space, "cnn": default_cnn_space}
+
+
+# --------------------------------------------------------------------------------------------
+# parsing and validation
+# --------------------------------------------------------------------------------------------
+def _entry_error(name: str, expected: str, received: Any) -> ValueError:
+    return ValueError(
+        f"Received an invalid value for search entry {name!r}, expected {expected}. "
+        f"Received: {name}={received!r}"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One validated entry of a space.
+
+    Attributes:
+        name: the recipe key, e.g. ``"optimizer.learning_rate"``.
+        kind: ``"log_uniform"``, ``"uniform"``, ``"int"``, ``"choice"`` or ``"fixed"``.
+        values: ``[low, high]`` for ranges, the options for ``choice``, ``[value]`` if fixed.
+        step: grid step for ranges (`None`: continuous). Defaults to `None`.
+        when: ``(parent entry, allowed parent values)`` or `None`.
+        default: the value a grid search starts from. Defaults to KerasTuner's.
+    """
+
+    name: str
+    kind: str
+    values: tuple[Any, ...]
+    step: Any = None
+    when: tuple[str, tuple[Any, ...]] | None = None
+    default: Any = None
+
+    @property
+    def log(self) -> bool:
+        """Whether the entry is sampled on a log scale."""
+        return self.kind == "log_uniform"
+
+    def declare(self, hp: keras_tuner.HyperParameters, name: str | None = None) -> Any:
+        """Declares the entry on `hp` (under `name`, default its own) and returns its value."""
+        name = name or self.name
+        extra = {} if self.default is None else {"default": self.default}
+        if self.kind == "fixed":
+            return hp.Fixed(name, self.values[0])
+        if self.kind == "choice" and all(isinstance(v, bool) for v in self.values):
+            # KerasTuner's Choice turns booleans into 0/1; Boolean keeps them.
+            if len(self.values) == 1:
+                return hp.Fixed(name, self.values[0])
+            return hp.Boolean(name, default=bool(self.default))
+        if self.kind == "choice":
+            return hp.Choice(name, list(self.values), **extra)
+        if self.kind == "int":
+            return hp.Int(name, self.values[0], self.values[1], step=self.step or 1, **extra)
+        sampling = "log" if self.log else "linear"
+        return hp.Float(
+            name, self.values[0], self.values[1], step=self.step, sampling=sampling, **extra
+        )
+
+
+def _parse_entry(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> Entry:
+    if not isinstance(name, str) or name.count(".") != 1 or name.split(".")[0] not in SECTIONS:
+        raise ValueError(
+            f"Received an invalid search entry name, expected section.key with section one of "
+            f"{', '.join(SECTIONS)} (e.g. optimizer.learning_rate). Received: {name!r}"
+        )
+    if not isinstance(spec, Mapping):
+        if isinstance(spec, list):
+            raise _entry_error(name, "a value or {choice: [...]} (a bare list is ambiguous)", spec)
+        return Entry(name, "fixed", (spec,))
+    kinds = [k for k in spec if k in KINDS]
+    unknown = [k for k in spec if k not in KINDS and k not in _OPTIONS]
+    if unknown or len(kinds) != 1:
+        raise _entry_error(
+            name,
+            f"a mapping with exactly one of {', '.join(KINDS)} (and optionally "
+            f"{', '.join(_OPTIONS)})",
+            dict(spec),
+        )
+    kind = kinds[0]
+    raw = spec[kind]
+    if kind == "choice":
+        if not isinstance(raw, list) or not raw:
+            raise _entry_error(name, "a non-empty list for choice", raw)
+        if not all(isinstance(v, str | int | float | bool) for v in raw):
+            raise _entry_error(name, "choice values that are strings, numbers or booleans", raw)
+        if len({type(v) for v in raw}) > 1 and not all(_is_number(v) for v in raw):
+            raise _entry_error(name, "choice values of one type", raw)
+        if len(set(raw)) != len(raw):
+            raise _entry_error(name, "distinct choice values", raw)
+        values: tuple[Any, ...] = tuple(raw)
+    else:
+        if not isinstance(raw, list) or len(raw) != 2 or not all(_is_number(v) for v in raw):
+            raise _entry_error(name, f"{kind}: [min, max] with two finite numbers", raw)
+        low, high = raw
+        if kind == "int" and not all(isinstance(v, int) for v in raw):
+            raise _entry_error(name, "int: [min, max] with two integers", raw)
+        if low > high:
+            raise _entry_error(name, f"{kind}: [min, max] with min <= max", raw)
+        if kind != "int" and low == high:
+            raise _entry_error(name, f"{kind}: [min, max] with min < max", raw)
+        if kind == "log_uniform" and low <= 0:
+            raise _entry_error(name, "log_uniform: [min, max] with 0 < min (a log range)", raw)
+        values = (low, high)
+    step = spec.get("step")
+    if step is not None and (kind == "choice" or not _is_number(step) or step <= 0):
+        raise _entry_error(f"{name}.step", "a number > 0, only for int/uniform/log_uniform", step)
+    when = spec.get("when")
+    condition = None
+    if when is not None:
+        if not isinstance(when, Mapping) or len(when) != 1:
+            raise _entry_error(f"{name}.when", "a mapping {earlier_entry: [values]}", when)
+        (parent, allowed), *_ = when.items()
+        allowed = tuple(allowed) if isinstance(allowed, list) else (allowed,)
+        if parent not in earlier or earlier[parent].kind not in ("choice", "int"):
+            raise _entry_error(
+                f"{name}.when",
+                "the name of an earlier choice or int entry of the space",
+                parent,
+            )
+        options = earlier[parent].values
+        if earlier[parent].kind == "int":
+            options = tuple(range(options[0], options[1] + 1))
+        bad = [v for v in allowed if v not in options]
+        if bad or not allowed:
+            raise _entry_error(
+                f"{name}.when", f"values among {parent}'s {list(options)}", list(allowed)
+            )
+        condition = (parent, allowed)
+    return Entry(name, kind, values, step=step, when=condition, default=spec.get("default"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """A validated declarative search space.
+
+    Build one with `SearchSpace.from_config(mapping, builder=...)`; `declare(hp)` declares
+    every entry on a `keras_tuner.HyperParameters` and returns the sampled values, and
+    `apply(recipe_config, values)` writes them into a recipe mapping.
+
+    Example:
+
+    >>> space = SearchSpace.from_config({"optimizer.learning_rate": {"log_uniform": [1e-3, 1]}})
+    >>> space.entries[0].log
+    True
+    """
+
+    entries: tuple[Entry, ...]
+    builder: str = "mlp"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, builder: str = "mlp") -> SearchSpace:
+        """Parses and validates a space mapping.
+
+        Raises:
+            ValueError: an invalid entry, named in the message.
+        """
+        if not isinstance(config, Mapping) or not config:
+            raise ValueError(
+                "Received an invalid value for argument space, expected a non-empty mapping of "
+                f"recipe keys to sampling rules. Received: space={config!r}"
+            )
+        parsed: dict[str, Entry] = {}
+        for name, spec in config.items():
+            parsed[name] = _parse_entry(name, spec, parsed)
+        space = cls(tuple(parsed.values()), builder=builder)
+        space._check_values()
+        return space
+
+    def __getitem__(self, name: str) -> Entry:
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries]
+
+    def _check_values(self) -> None:
+        names = self.names()
+        for depth, width in _LISTS:
+            target = _LISTS[(depth, width)]
+            if (depth in names) != (width in names):
+                missing = width if depth in names else depth
+                raise _entry_error(
+                    missing,
+                    f"to be given together with {depth if missing == width else width}",
+                    None,
+                )
+            if depth in names:
+                if self.builder not in target or target[self.builder] is None:
+                    raise _entry_error(
+                        depth,
+                        f"a builder among {', '.join(k for k, v in target.items() if v)}",
+                        self.builder,
+                    )
+                d = self[depth]
+                if d.kind not in ("int", "fixed", "choice") or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in d.values
+                ):
+                    raise _entry_error(depth, "an int entry (or choice) of depths >= 0", d.values)
+                w = self[width]
+                if w.kind not in ("int", "choice", "fixed") or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in w.values
+                ):
+                    raise _entry_error(width, "positive integer widths", list(w.values))
+                if d.when or w.when:
+                    raise _entry_error(f"{depth}.when", "no condition on depth/width", d.when)
+        names_of = {
+            "model.activation": activations.names,
+            "model.initializer": initializers.names,
+            "optimizer.name": optimizers.names,
+        }
+        for entry in self.entries:
+            values = entry.values  # choice options, or a range's bounds
+            if entry.name in names_of:
+                for v in values:
+                    _check_name(entry.name, v, names_of[entry.name]())
+            elif entry.name == "model.lsuv":
+                if not all(isinstance(v, bool) for v in values):
+                    raise _entry_error(entry.name, "true/false values", list(values))
+            elif entry.name in _VALUE_RULES:
+                rule, check = _VALUE_RULES[entry.name]
+                if not all(check(v) for v in values):
+                    raise _entry_error(entry.name, rule, list(values))
+
+    # -- sampling -------------------------------------------------------------------------------
+    def declare(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+        """Declares the space on `hp` (the same order every call) and returns the active values.
+
+        The widths of ``model.units`` become ``model.units_1``, ``model.units_2``…, each active
+        only when the sampled depth reaches its layer.
+        """
+        values: dict[str, Any] = {}
+        width_of = {depth: width for depth, width in _LISTS}
+        widths = set(width_of.values())
+        for entry in self.entries:
+            if entry.name in widths:
+                depth = next(d for d, w in width_of.items() if w == entry.name)
+                d = self[depth]
+                low, high = (
+                    (d.values[0], d.values[-1])
+                    if d.kind != "choice"
+                    else (min(d.values), max(d.values))
+                )
+                options = d.values if d.kind == "choice" else tuple(range(low, high + 1))
+                for i in range(1, high + 1):
+                    layer_name = f"{entry.name}_{i}"
+                    if i <= low:
+                        values[layer_name] = entry.declare(hp, layer_name)
+                        continue
+                    active = [v for v in options if v >= i]
+                    with hp.conditional_scope(depth, active):
+                        value = entry.declare(hp, layer_name)
+                    if values.get(depth, 0) >= i:
+                        values[layer_name] = value
+                continue
+            if entry.when is not None:
+                parent, allowed = entry.when
+                with hp.conditional_scope(parent, list(allowed)):
+                    value = entry.declare(hp)
+                if parent in values and values[parent] in allowed:
+                    values[entry.name] = value
+                continue
+            values[entry.name] = entry.declare(hp)
+        return values
+
+    def apply(self, config: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+        """Writes sampled `values` into a recipe mapping; returns the new mapping."""
+        out = copy.deepcopy(dict(config))
+        for section in SECTIONS:
+            if not isinstance(out.get(section), dict):
+                out[section] = {} if out.get(section) is None else out[section]
+        if isinstance(out.get("optimizer"), str):
+            out["optimizer"] = {"name": out["optimizer"]}
+        for (depth, width), target in _LISTS.items():
+            if depth in values:
+                n = values[depth]
+                argument = target[self.builder]
+                out["model"][argument] = [values[f"{width}_{i}"] for i in range(1, n + 1)]
+        for name, value in values.items():
+            if name in _VIRTUAL or any(name.startswith(f"{w}_") for _, w in _LISTS):
+                continue
+            section, key = name.split(".")
+            out[section][key] = value
+        return out
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+_VALUE_RULES = {
+    "model.dropout": ("rates in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
+    "fit.batch_size": ("positive integers", _positive_int),
+    "fit.epochs": ("positive integers", _positive_int),
+    "optimizer.learning_rate": ("numbers > 0", lambda v: _is_number(v) and v > 0),
+    "model.l1": ("numbers >= 0", lambda v: _is_number(v) and v >= 0),
+    "model.l2": ("numbers >= 0", lambda v: _is_number(v) and v >= 0),
+}
+
+
+def _check_name(entry: str, value: Any, allowed: Sequence[str]) -> None:
+    try:
+        one_of(entry, value, allowed)
+    except ValueError as err:
+        raise ValueError(str(err).replace("argument", "search entry", 1)) from None
+
+
+# --------------------------------------------------------------------------------------------
+# recipes with a `search:` block
+# --------------------------------------------------------------------------------------------
+SEARCH_KEYS = ("trials", "objective", "space", "max_failures")
+
+
+def search_settings(recipe: Recipe) -> dict[str, Any]:
+    """Validates a recipe's ``search:`` block; returns it with the space parsed.
+
+    The block holds ``trials`` (a positive int), ``objective`` (e.g. ``val_accuracy``),
+    ``max_failures`` (consecutive failed trials that stop the search) and ``space`` (a
+    space mapping, or ``default`` for the builder's ready space). All are optional.
+
+    Returns:
+        ``{"trials": int | None, "objective": str | None, "max_failures": int | None,
+        "space": SearchSpace}``.
+
+    Raises:
+        ValueError: an unknown key or an invalid entry, named in the message.
+    """
+    from kerasnn.recipe import _check_keys
+
+    block = dict(recipe.search or {})
+    _check_keys("search.", block, SEARCH_KEYS)
+    for key in ("trials", "max_failures"):
+        value = block.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value <= 0
+        ):
+            raise ValueError(
+                f"Received an invalid value for recipe key search.{key}, expected a positive "
+                f"integer. Received: {key}={value!r}"
+            )
+    objective = block.get("objective")
+    if objective is not None and not isinstance(objective, str):
+        raise ValueError(
+            "Received an invalid value for recipe key search.objective, expected a metric "
+            f"name such as val_accuracy or val_loss. Received: objective={objective!r}"
+        )
+    space = block.get("space", "default")
+    return {
+        "trials": block.get("trials"),
+        "objective": objective,
+        "max_failures": block.get("max_failures"),
+        "space": resolve_space(space, recipe),
+    }
+
+
+def resolve_space(space: Any, recipe: Recipe) -> SearchSpace:
+    """Parses `space` (a mapping, a `SearchSpace`, ``"default"`` or `None`) for `recipe` and
+    checks every entry's key against the recipe (a typo'd key fails here, named).
+
+    Raises:
+        ValueError: an invalid entry or a key the recipe does not accept.
+    """
+    from kerasnn.recipe import Recipe
+
+    builder = recipe.model.get("builder", "mlp")
+    if space is None or space == "default":
+        if builder not in DEFAULT_SPACES:
+            raise ValueError(
+                f"Received an invalid value for recipe key search.space: there is no ready space "
+                f"for builder {builder!r} (ready: {', '.join(DEFAULT_SPACES)}); write one. "
+                f"Received: space={space!r}"
+            )
+        space = DEFAULT_SPACES[builder]()
+    if not isinstance(space, SearchSpace):
+        space = SearchSpace.from_config(space, builder=builder)
+    elif space.builder != builder:
+        space = dataclasses.replace(space, builder=builder)
+        space._check_values()
+    base = recipe.to_dict()
+    base.pop("search", None)
+    for entry in space.entries:
+        if entry.name in _VIRTUAL:
+            continue
+        probe = {entry.name: entry.values[0]}
+        if entry.name == "optimizer.momentum":
+            probe["optimizer.name"] = "momentum"
+        try:
+            Recipe.from_dict(space.apply(base, probe))
+        except ValueError as err:
+            raise ValueError(f"Invalid search entry {entry.name!r}: {err}") from None
+    return space
+
+
+class RecipeHyperModel(keras_tuner.HyperModel):
+    """A `keras_tuner.HyperModel` that samples a recipe's entries from a `SearchSpace`.
+
+    `build(hp)` declares the space, writes the sampled values into the recipe, seeds, builds
+    and compiles the model (LSUV-initialised when the recipe's ``model.lsuv`` says so);
+    `fit_arguments(hp)` gives the matching `kerasnn.fit` arguments (batch size…).
+
+    Args:
+        recipe: a `kerasnn.Recipe` (its data, model, optimizer and fit sections are the base).
+        data: the loaded `kerasnn.datasets.Dataset`. Defaults to loading the recipe's.
+        space: a `SearchSpace`, a space mapping or ``"default"``. Defaults to the recipe's
+            ``search.space``, else the builder's ready space.
+
+    Raises:
+        ValueError: an invalid space, before anything is trained.
+    """
+
+    def __init__(self, recipe: Recipe, data: Dataset | None = None, space: Any = None) -> None:
+        super().__init__(name=recipe.name)
+        from kerasnn import datasets
+
+        if space is None:
+            space = (recipe.search or {}).get("space", "default")
+        self.space = resolve_space(space, recipe)
+        self.recipe = recipe
+        self.data = (
+            data if data is not None else datasets.load(**({"seed": recipe.seed} | recipe.data))
+        )
+
+    def recipe_for(self, hp: keras_tuner.HyperParameters) -> tuple[Recipe, dict[str, Any]]:
+        """The recipe with `hp`'s sampled values applied, and those values."""
+        from kerasnn.recipe import Recipe
+
+        values = self.space.declare(hp)
+        base = self.recipe.to_dict()
+        base.pop("search", None)
+        return Recipe.from_dict(self.space.apply(base, values)), values
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        import keras
+
+        recipe, _ = self.recipe_for(hp)
+        keras.utils.set_random_seed(recipe.seed)
+        return recipe.build_model(self.data)
+
+    def fit_arguments(self, hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+        """`kerasnn.fit` arguments of the recipe with `hp` applied (epochs, batch size…)."""
+        recipe, _ = self.recipe_for(hp)
+        return dict(recipe.fit)
+
+
+def _ready(builder: str, data: Dataset, fit: Mapping[str, Any] | None) -> Recipe:
+    from kerasnn.recipe import Recipe
+
+    config = {
+        "name": f"{data.name}_{builder}",
+        "data": {"name": data.name},
+        "model": {"builder": builder},
+        "fit": dict(fit or {}),
+    }
+    return Recipe.from_dict(config)
+
+
+class MLPHyperModel(RecipeHyperModel):
+    """The ready MLP `HyperModel` on a loaded dataset (space: `default_mlp_space()`).
+
+    Args:
+        data: a `kerasnn.datasets.Dataset`.
+        space: a space mapping or `SearchSpace`. Defaults to `default_mlp_space()`.
+        fit: base `kerasnn.fit` arguments (epochs, early_stopping…). Defaults to fit's.
+    """
+
+    def __init__(self, data: Dataset, space: Any = None, fit: Mapping[str, Any] | None = None):
+        super().__init__(_ready("mlp", data, fit), data, space if space is not None else "default")
+
+
+class CNNHyperModel(RecipeHyperModel):
+    """The ready CNN `HyperModel` on an image dataset (space: `default_cnn_space()`).
+
+    Args:
+        data: a `kerasnn.datasets.Dataset` with an image view (``load("digits", view="image")``).
+        space: a space mapping or `SearchSpace`. Defaults to `default_cnn_space()`.
+        fit: base `kerasnn.fit` arguments. Defaults to fit's.
+    """
+
+    def __init__(self, data: Dataset, space: Any = None, fit: Mapping[str, Any] | None = None):
+        super().__init__(_ready("cnn", data, fit), data, space if space is not None else "default")
