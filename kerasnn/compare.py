@@ -56,7 +56,16 @@ import yaml
 
 from kerasnn.recipe import Recipe, _unknown_key_error
 
-__all__ = ["FIGURES", "Experiment", "ExperimentResult", "Variant", "VariantResult"]
+__all__ = [
+    "FIGURES",
+    "Experiment",
+    "ExperimentResult",
+    "Variant",
+    "VariantResult",
+    "grad_norm_profiles",
+    "init_statistics",
+    "init_std_profiles",
+]
 
 EXPERIMENT_KEYS = ("name", "description", "base", "overrides", "variants", "grid", "figures")
 _NAME = re.compile(r"^[A-Za-z0-9_.+][A-Za-z0-9_.+-]*$")
@@ -673,21 +682,36 @@ def _weight_layers(result: VariantResult) -> list[str]:
     return [name for name in names if f"grad_norm/{name}" in result.history]
 
 
+def grad_norm_profiles(
+    result: ExperimentResult,
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[str]]]:
+    """Per-layer gradient norms of every variant after the first and after the last epoch.
+
+    Read from the ``grad_norm/<layer>`` columns the gradient-norm callback logged, for the
+    layers with a kernel (input side first).
+
+    Returns:
+        ``(profiles, layers)``: ``{"after epoch 1": {variant: [norm per layer]}, "after epoch
+        N": {...}}`` (N: the shortest run's last epoch; one panel when N = 1) and panel ->
+        layer names.
+    """
+    last = min(len(r.history["loss"]) for r in result.results)
+    epochs = {"after epoch 1": 0} | ({f"after epoch {last}": last - 1} if last > 1 else {})
+    profiles: dict[str, dict[str, list[float]]] = {panel: {} for panel in epochs}
+    layers: dict[str, list[str]] = {}
+    for r in result.results:
+        names = _weight_layers(r)
+        for panel, epoch in epochs.items():
+            profiles[panel][r.name] = [r.history[f"grad_norm/{n}"][epoch] for n in names]
+            layers.setdefault(panel, names)
+    return profiles, layers
+
+
 def _draw_grad_norms(result: ExperimentResult) -> Path:
     """Per-layer gradient norms against depth after the first and the last epoch."""
     from kerasnn import plots
 
-    last = min(len(r.history["loss"]) for r in result.results)
-    profiles: dict[str, dict[str, list[float]]] = {
-        "after epoch 1": {},
-        f"after epoch {last}": {},
-    }
-    layers: dict[str, list[str]] = {}
-    for r in result.results:
-        names = _weight_layers(r)
-        for panel, epoch in zip(profiles, (0, last - 1), strict=True):
-            profiles[panel][r.name] = [r.history[f"grad_norm/{n}"][epoch] for n in names]
-            layers.setdefault(panel, names)
+    profiles, layers = grad_norm_profiles(result)
     path = result.out / "grad_norms.png"
     plots.plot_layer_profiles(
         profiles,
@@ -719,6 +743,29 @@ def init_statistics(recipe: Recipe, *, probe_size: int = 512) -> list[Any]:
     return activation_statistics(model, data.x_train[:probe_size])
 
 
+def init_std_profiles(
+    result: ExperimentResult,
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, Any]]:
+    """The std of each hidden activation of every variant's freshly built model.
+
+    Returns:
+        ``(profiles, table)``: ``{"activation: <name>": {label: [std per hidden layer]}}``
+        (one panel per activation function; in a grid with an ``activation`` axis a variant is
+        labelled by its other levels) and variant -> every activation layer's statistics
+        (`LayerStats.to_dict`, the output layer included).
+    """
+    profiles: dict[str, dict[str, list[float]]] = {}
+    table: dict[str, Any] = {}
+    for r in result.results:
+        stats = init_statistics(r.recipe)
+        hidden = stats[:-1] if len(stats) > 1 else stats
+        panel = f"activation: {r.recipe.model.get('activation', 'relu')}"
+        label = "-".join(v for k, v in r.levels.items() if k != "activation") or r.name
+        profiles.setdefault(panel, {})[label] = [s.std for s in hidden]
+        table[r.name] = [s.to_dict() for s in stats]
+    return profiles, table
+
+
 def _draw_init_stats(result: ExperimentResult) -> Path:
     """Std of each hidden activation at initialisation, one panel per activation function.
 
@@ -726,16 +773,7 @@ def _draw_init_stats(result: ExperimentResult) -> Path:
     """
     from kerasnn import plots
 
-    profiles: dict[str, dict[str, list[float]]] = {}
-    table: dict[str, Any] = {}
-    for r in result.results:
-        stats = init_statistics(r.recipe)
-        hidden = stats[:-1] if len(stats) > 1 else stats
-        panel = f"activation: {r.recipe.model.get('activation', 'relu')}"
-        # In a grid with an `activation` axis, the panel already says it: label by the rest.
-        label = "-".join(v for k, v in r.levels.items() if k != "activation") or r.name
-        profiles.setdefault(panel, {})[label] = [s.std for s in hidden]
-        table[r.name] = [s.to_dict() for s in stats]
+    profiles, table = init_std_profiles(result)
     _write_atomic(result.out / "init_stats.json", json.dumps(table, indent=2) + "\n")
     path = result.out / "init_stats.png"
     plots.plot_layer_profiles(

@@ -33,7 +33,18 @@ def _small(experiment: Experiment) -> Experiment:
 
 def test_the_lectures_experiments_are_all_here():
     names = {p.stem for p in PATHS}
-    assert {"optimizers", "optimizers_lr_sweep", "regularization", "decision_boundaries"} <= names
+    assert {
+        "activations",
+        "initialization",
+        "optimizers",
+        "optimizers_lr_sweep",
+        "regularization",
+        "lr_decay",
+        "decision_boundaries",
+    } <= names
+    # Experiment 6 is a pair of search recipes (kerasnn search), experiment 7 a notebook.
+    for name in ("random", "grid"):
+        assert "search" in Recipe.from_yaml(EXPERIMENTS / "search" / f"{name}.yaml").to_dict()
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
