@@ -82,3 +82,15 @@ def test_experiment_runs_with_tiny_overrides(path, tmp_path):
     for png in result.figures.values():
         image = matplotlib.image.imread(png)
         assert np.asarray(image[..., :3]).std() > 0.05
+
+
+def test_a_variant_that_cannot_run_fails_before_any_training(tmp_path):
+    # One-cycle cycles Adam's beta_1; SGD's momentum is a constant in Keras 3. The experiment is
+    # refused when it is read, not after the other variants have trained.
+    config = copy.deepcopy(Experiment.from_yaml(EXPERIMENTS / "lr_decay.yaml").config)
+    config["variants"]["one_cycle"] = {"fit.lr_schedule": {"one_cycle": {"pct_start": 0.25}}}
+    with pytest.raises(ValueError, match=r"In variant 'one_cycle' .*Pass cycle_momentum=False"):
+        Experiment.from_dict(config)
+    config["overrides"] = []  # the experiment's own (SGD + momentum) would come last
+    config["variants"] = {"adam_one_cycle": {"fit.lr_schedule": "one_cycle"}}  # base: Adam
+    assert Experiment.from_dict(config).variants[0].recipe.optimizer["name"] == "adam"
