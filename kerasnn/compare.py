@@ -13,7 +13,8 @@ variants:                         # name -> overrides (dotted keys, as with --se
   sgd:      {optimizer: {name: sgd, learning_rate: 0.1}}
   adam:     {optimizer.name: adam, optimizer.learning_rate: 0.001}
   cnn:      {recipe: ../digits_cnn.yaml}   # a variant may bring its own recipe instead of base
-figures: [curves]                 # curves (default), decision_boundary, grid_heatmap
+figures: [curves]                 # curves (default), decision_boundary, grid_heatmap,
+                                  # grad_norms, init_stats, learning_rates
 ```
 
 Instead of ``variants``, ``grid`` names axes whose levels combine (every combination is a
@@ -31,7 +32,9 @@ experiment writes one run folder per variant (``OUT/<variant>/``, as `kerasnn tr
 ``summary.csv`` / ``summary.json`` (final, best and test metrics, epochs, wall time per variant,
 rewritten after each variant so a kill loses nothing finished), ``experiment.yaml`` (what ran,
 self-contained) and the figures (``comparison.png``: train dashed, validation solid, one
-colour per variant; ``decision_boundaries.png`` for 2-D data).
+colour per variant; ``decision_boundaries.png`` for 2-D data; ``grad_norms.png``: per-layer
+gradient norms against depth, ``init_stats.png``: per-layer activation std of the freshly built
+models, ``learning_rates.png``: the logged rates overlaid).
 """
 
 from __future__ import annotations
@@ -53,7 +56,16 @@ import yaml
 
 from kerasnn.recipe import Recipe, _unknown_key_error
 
-__all__ = ["FIGURES", "Experiment", "ExperimentResult", "Variant", "VariantResult"]
+__all__ = [
+    "FIGURES",
+    "Experiment",
+    "ExperimentResult",
+    "Variant",
+    "VariantResult",
+    "grad_norm_profiles",
+    "init_statistics",
+    "init_std_profiles",
+]
 
 EXPERIMENT_KEYS = ("name", "description", "base", "overrides", "variants", "grid", "figures")
 _NAME = re.compile(r"^[A-Za-z0-9_.+][A-Za-z0-9_.+-]*$")
@@ -640,9 +652,158 @@ def _draw_grid_heatmap(result: ExperimentResult) -> Path:
     return path
 
 
+def _logs_gradient_norms(recipe: Recipe) -> bool:
+    """Whether a recipe's fit logs per-layer gradient norms (the ``gradient_norms`` callback)."""
+    for spec in recipe.fit.get("callbacks") or []:
+        if spec == "gradient_norms":
+            return True
+        if isinstance(spec, Mapping) and "gradient_norms" in spec:
+            return (spec["gradient_norms"] or {}).get("per_layer", True) is not False
+    return False
+
+
+def _check_gradient_norms(experiment: Experiment) -> None:
+    for variant in experiment.variants:
+        if not _logs_gradient_norms(variant.recipe):
+            raise ValueError(
+                f"Received figures=['grad_norms'] for variant {variant.name!r} whose fit does "
+                "not log per-layer gradient norms; add the callback to the base recipe, e.g. "
+                "fit.callbacks: [{gradient_norms: {every_n_steps: 50}}]. Received: "
+                f"callbacks={variant.recipe.fit.get('callbacks')!r}"
+            )
+
+
+def _weight_layers(result: VariantResult) -> list[str]:
+    """Names of the variant's layers with a kernel (Dense/Conv/Maxout), input side first."""
+    import keras
+
+    model = keras.saving.load_model(result.run_dir / "model.keras")
+    names = [layer.name for layer in model.layers if hasattr(layer, "kernel")]
+    return [name for name in names if f"grad_norm/{name}" in result.history]
+
+
+def grad_norm_profiles(
+    result: ExperimentResult,
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[str]]]:
+    """Per-layer gradient norms of every variant after the first and after the last epoch.
+
+    Read from the ``grad_norm/<layer>`` columns the gradient-norm callback logged, for the
+    layers with a kernel (input side first).
+
+    Returns:
+        ``(profiles, layers)``: ``{"after epoch 1": {variant: [norm per layer]}, "after epoch
+        N": {...}}`` (N: the shortest run's last epoch; one panel when N = 1) and panel ->
+        layer names.
+    """
+    last = min(len(r.history["loss"]) for r in result.results)
+    epochs = {"after epoch 1": 0} | ({f"after epoch {last}": last - 1} if last > 1 else {})
+    profiles: dict[str, dict[str, list[float]]] = {panel: {} for panel in epochs}
+    layers: dict[str, list[str]] = {}
+    for r in result.results:
+        names = _weight_layers(r)
+        for panel, epoch in epochs.items():
+            profiles[panel][r.name] = [r.history[f"grad_norm/{n}"][epoch] for n in names]
+            layers.setdefault(panel, names)
+    return profiles, layers
+
+
+def _draw_grad_norms(result: ExperimentResult) -> Path:
+    """Per-layer gradient norms against depth after the first and the last epoch."""
+    from kerasnn import plots
+
+    profiles, layers = grad_norm_profiles(result)
+    path = result.out / "grad_norms.png"
+    plots.plot_layer_profiles(
+        profiles,
+        layers=layers,
+        ylabel="gradient L2 norm of the layer's weights",
+        path=path,
+        title=result.experiment.description or result.experiment.name,
+    )
+    return path
+
+
+def init_statistics(recipe: Recipe, *, probe_size: int = 512) -> list[Any]:
+    """Per-layer activation statistics of a recipe's freshly built model (before training).
+
+    The model is built exactly as `Recipe.run` builds it (same seed, so the same initial weights;
+    LSUV applied when the recipe asks for it) and probed on the first `probe_size` training
+    samples.
+
+    Args:
+        recipe: the recipe.
+        probe_size: number of training samples in the probe batch. Defaults to 512.
+
+    Returns:
+        One `kerasnn.diagnostics.LayerStats` per activation layer, output layer last.
+    """
+    from kerasnn.diagnostics import activation_statistics
+
+    data, model = recipe.build()
+    return activation_statistics(model, data.x_train[:probe_size])
+
+
+def init_std_profiles(
+    result: ExperimentResult,
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, Any]]:
+    """The std of each hidden activation of every variant's freshly built model.
+
+    Returns:
+        ``(profiles, table)``: ``{"activation: <name>": {label: [std per hidden layer]}}``
+        (one panel per activation function; in a grid with an ``activation`` axis a variant is
+        labelled by its other levels) and variant -> every activation layer's statistics
+        (`LayerStats.to_dict`, the output layer included).
+    """
+    profiles: dict[str, dict[str, list[float]]] = {}
+    table: dict[str, Any] = {}
+    for r in result.results:
+        stats = init_statistics(r.recipe)
+        hidden = stats[:-1] if len(stats) > 1 else stats
+        panel = f"activation: {r.recipe.model.get('activation', 'relu')}"
+        label = "-".join(v for k, v in r.levels.items() if k != "activation") or r.name
+        profiles.setdefault(panel, {})[label] = [s.std for s in hidden]
+        table[r.name] = [s.to_dict() for s in stats]
+    return profiles, table
+
+
+def _draw_init_stats(result: ExperimentResult) -> Path:
+    """Std of each hidden activation at initialisation, one panel per activation function.
+
+    Also writes ``init_stats.json``: variant -> every activation layer's statistics.
+    """
+    from kerasnn import plots
+
+    profiles, table = init_std_profiles(result)
+    _write_atomic(result.out / "init_stats.json", json.dumps(table, indent=2) + "\n")
+    path = result.out / "init_stats.png"
+    plots.plot_layer_profiles(
+        profiles,
+        ylabel="std of the layer's activations at init",
+        path=path,
+        title=(result.experiment.description or result.experiment.name)
+        + " - activations at initialisation",
+    )
+    return path
+
+
+def _draw_learning_rates(result: ExperimentResult) -> Path:
+    from kerasnn import plots
+
+    path = result.out / "learning_rates.png"
+    plots.plot_lr_comparison(
+        {r.name: r.history for r in result.results},
+        path=path,
+        title=result.experiment.description or result.experiment.name,
+    )
+    return path
+
+
 # Figure name -> how to draw it. Later experiments add their own figures here.
 FIGURES: dict[str, Figure] = {
     "curves": Figure(_draw_curves),
     "decision_boundary": Figure(_draw_decision_boundaries, _check_two_features),
     "grid_heatmap": Figure(_draw_grid_heatmap, _check_two_axes),
+    "grad_norms": Figure(_draw_grad_norms, _check_gradient_norms),
+    "init_stats": Figure(_draw_init_stats),
+    "learning_rates": Figure(_draw_learning_rates),
 }

@@ -334,7 +334,15 @@ class Recipe:
         if spec is not None:
             lr = self.optimizer.get("learning_rate") or 1e-3
             epochs = self.fit.get("epochs", 100)
-            schedules.from_spec(spec, learning_rate=lr, steps_per_epoch=10**6, epochs=epochs)
+            schedule = schedules.from_spec(
+                spec, learning_rate=lr, steps_per_epoch=10**6, epochs=epochs
+            )
+            if isinstance(schedule, schedules.OneCycle) and schedule.cycle_momentum:
+                from kerasnn import optimizers
+
+                # SGD's momentum cannot be cycled: say so now, not when this run's fit starts.
+                options = {k: v for k, v in self.optimizer.items() if k != "name"}
+                schedules.momentum_attribute(optimizers.get(self.optimizer["name"], **options))
 
     # -- overrides and round trip ---------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

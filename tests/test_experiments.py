@@ -33,7 +33,18 @@ def _small(experiment: Experiment) -> Experiment:
 
 def test_the_lectures_experiments_are_all_here():
     names = {p.stem for p in PATHS}
-    assert {"optimizers", "optimizers_lr_sweep", "regularization", "decision_boundaries"} <= names
+    assert {
+        "activations",
+        "initialization",
+        "optimizers",
+        "optimizers_lr_sweep",
+        "regularization",
+        "lr_decay",
+        "decision_boundaries",
+    } <= names
+    # Experiment 6 is a pair of search recipes (kerasnn search), experiment 7 a notebook.
+    for name in ("random", "grid"):
+        assert "search" in Recipe.from_yaml(EXPERIMENTS / "search" / f"{name}.yaml").to_dict()
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
@@ -71,3 +82,15 @@ def test_experiment_runs_with_tiny_overrides(path, tmp_path):
     for png in result.figures.values():
         image = matplotlib.image.imread(png)
         assert np.asarray(image[..., :3]).std() > 0.05
+
+
+def test_a_variant_that_cannot_run_fails_before_any_training(tmp_path):
+    # One-cycle cycles Adam's beta_1; SGD's momentum is a constant in Keras 3. The experiment is
+    # refused when it is read, not after the other variants have trained.
+    config = copy.deepcopy(Experiment.from_yaml(EXPERIMENTS / "lr_decay.yaml").config)
+    config["variants"]["one_cycle"] = {"fit.lr_schedule": {"one_cycle": {"pct_start": 0.25}}}
+    with pytest.raises(ValueError, match=r"In variant 'one_cycle' .*Pass cycle_momentum=False"):
+        Experiment.from_dict(config)
+    config["overrides"] = []  # the experiment's own (SGD + momentum) would come last
+    config["variants"] = {"adam_one_cycle": {"fit.lr_schedule": "one_cycle"}}  # base: Adam
+    assert Experiment.from_dict(config).variants[0].recipe.optimizer["name"] == "adam"
