@@ -33,6 +33,7 @@ How to run (from the repository root):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -89,7 +90,8 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     sampler = RssSampler()
     sampler.start()
-    with tempfile.TemporaryDirectory() as tmp:
+    # KerasTuner prints progress ("Reloading Tuner from ...") on stdout: keep stdout pure JSON.
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
         out = Path(tmp) / "search"
         start = time.perf_counter()
         stage1 = knn.search(recipe, max_trials=first, seed=0, directory=out, space=space)
