@@ -25,6 +25,13 @@ def _parser() -> argparse.ArgumentParser:
 # A new command adds its two functions below and one line to COMMANDS.
 
 
+def _add_overrides(cmd: argparse.ArgumentParser, help: str) -> None:
+    """The repeatable ``--set KEY=VALUE`` recipe override every recipe command takes."""
+    cmd.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def _add_train(sub: argparse._SubParsersAction, name: str) -> None:
     train = sub.add_parser(
         name,
@@ -37,13 +44,8 @@ def _add_train(sub: argparse._SubParsersAction, name: str) -> None:
         ),
     )
     train.add_argument("recipe", help="path to a YAML recipe, e.g. recipes/digits_mlp.yaml")
-    train.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe entry, e.g. --set fit.epochs=5 --set model.hidden=[64]",
+    _add_overrides(
+        train, "override a recipe entry, e.g. --set fit.epochs=5 --set model.hidden=[64]"
     )
     train.add_argument(
         "--out", metavar="DIR", help="run folder (default: runs/NAME, or runs/NAME-2… if taken)"
@@ -250,14 +252,7 @@ def _add_compare(sub: argparse._SubParsersAction, name: str) -> None:
         nargs="+",
         help="one experiment YAML file, or two or more recipe YAML files to compare",
     )
-    compare.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe entry in every variant, e.g. --set fit.epochs=5",
-    )
+    _add_overrides(compare, "override a recipe entry in every variant, e.g. --set fit.epochs=5")
     compare.add_argument("--out", metavar="DIR", help="output folder (default: runs/NAME)")
     compare.add_argument(
         "--name", help="experiment name when comparing recipe files (default: compare)"
@@ -306,14 +301,7 @@ def _add_lr_find(sub: argparse._SubParsersAction, name: str) -> None:
         ),
     )
     cmd.add_argument("recipe", help="path to a YAML recipe")
-    cmd.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe entry, e.g. --set optimizer=sgd",
-    )
+    _add_overrides(cmd, "override a recipe entry, e.g. --set optimizer=sgd")
     cmd.add_argument("--out", metavar="DIR", help="output folder (default: runs/NAME-lr_find)")
     cmd.add_argument("--min-lr", type=float, default=1e-7, help="first rate (default 1e-7)")
     cmd.add_argument("--max-lr", type=float, default=10.0, help="last rate (default 10)")
@@ -358,14 +346,7 @@ def _add_search(sub: argparse._SubParsersAction, name: str) -> None:
     search.add_argument(
         "--out", metavar="DIR", help="search folder (default runs/NAME-search, runs/NAME-grid)"
     )
-    search.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe entry, e.g. --set fit.epochs=20",
-    )
+    _add_overrides(search, "override a recipe entry, e.g. --set fit.epochs=20")
     search.add_argument(
         "--resume", action="store_true", help="continue an interrupted search in --out"
     )
