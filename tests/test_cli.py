@@ -1,7 +1,6 @@
 """The `kerasnn` command: help, train, bad input, a real SIGKILL then --resume, NaN stops."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import subprocess_env
 
 from kerasnn.callbacks import read_history_csv
 from kerasnn.cli import main
@@ -18,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KERASNN = [sys.executable, "-m", "kerasnn"]
 
 
-def _env():
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+_env = subprocess_env
 
 
 def _recipe(tmp_path, **fit):

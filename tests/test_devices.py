@@ -1,7 +1,6 @@
 """kerasnn.devices: report, configure, strategies; Mirrored and MultiWorkerMirrored for real."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
+from helpers import communicate_all, subprocess_env
 
 from kerasnn import devices
 from kerasnn.cli import main
@@ -21,14 +21,7 @@ from kerasnn.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _env(**extra):
-    return dict(
-        os.environ,
-        TF_CPP_MIN_LOG_LEVEL="3",
-        KERAS_BACKEND="tensorflow",
-        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        **extra,
-    )
+_env = subprocess_env
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,12 +251,7 @@ def test_multi_worker_on_two_processes_matches_single_process(tmp_path, capsys):
                 text=True,
             )
         )
-    try:
-        results = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+    results = communicate_all(procs)
     for p, (_, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err[-3000:]
     assert main(["train", str(recipe), "--out", str(tmp_path / "single"), "--quiet"]) == 0

@@ -1,7 +1,6 @@
 """kerasnn.export: verified SavedModel / .keras export, atomic writes, load, predict, the CLI."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
+from helpers import subprocess_env
 
 import kerasnn as knn
 from kerasnn import export as ex
@@ -21,13 +21,7 @@ from kerasnn.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _env():
-    return dict(
-        os.environ,
-        TF_CPP_MIN_LOG_LEVEL="3",
-        KERAS_BACKEND="tensorflow",
-        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    )
+_env = subprocess_env
 
 
 def _saved_model_cli() -> list[str]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import keras
 import numpy as np
 import pytest
+from helpers import invalid_message
 
 from kerasnn import models
 from kerasnn.diagnostics import gradcheck
@@ -146,15 +145,7 @@ def test_result_to_dict():
     assert [v["name"] for v in d["variables"]] == ["maxout/kernel", "maxout/bias"]
 
 
-def _msg(argument, expected, received):
-    return (
-        "^"
-        + re.escape(
-            f"Received an invalid value for argument {argument}, expected {expected}. "
-            f"Received: {received}"
-        )
-        + "$"
-    )
+_msg = invalid_message
 
 
 def test_no_trainable_weights_is_refused():

@@ -7,6 +7,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from helpers import invalid_message
 from layer_checks import run_layer_test
 
 import kerasnn as knn
@@ -329,10 +330,7 @@ def test_recipe_by_name_trains_and_reloads(activation, tmp_path):
 
 
 def _msg(argument: str, expected: str, received: str) -> str:
-    return re.escape(
-        f"Received an invalid value for argument {argument}, expected {expected}. "
-        f"Received: {received}"
-    )
+    return invalid_message(argument, expected, received, whole=False)
 
 
 BAD = [

@@ -8,6 +8,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from helpers import invalid_message
 
 from kerasnn import datasets, initializers, models
 from kerasnn.diagnostics import activation_statistics, init_report
@@ -161,15 +162,7 @@ def test_init_report_is_activation_statistics():
 # --- bad input ----------------------------------------------------------------------------------
 
 
-def _msg(argument, expected, received):
-    return (
-        "^"
-        + re.escape(
-            f"Received an invalid value for argument {argument}, expected {expected}. "
-            f"Received: {received}"
-        )
-        + "$"
-    )
+_msg = invalid_message
 
 
 def _two_inputs() -> keras.Model:

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import communicate_all, subprocess_env
 
 from kerasnn.cli import main
 
@@ -26,7 +26,7 @@ SPACE = {
 
 
 def _env():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+    env = subprocess_env()
     for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
         env.pop(name, None)
     return env
@@ -185,12 +185,7 @@ def test_chief_and_two_workers_share_the_trials(tmp_path):
         )
         if role == ["--chief"]:
             time.sleep(1.0)  # workers wait for the chief anyway (gRPC wait_for_ready)
-    try:
-        results = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+    results = communicate_all(procs)
     for proc, (_, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
     started = _started(out)
