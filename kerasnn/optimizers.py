@@ -2,6 +2,8 @@
 
 ``momentum`` is SGD with classical momentum (0.9 unless given), ``nesterov`` is SGD with Nesterov
 momentum. Other Keras optimizer names (adagrad, adadelta, adamax, nadam, lion…) pass through.
+SGD (all three), RMSprop, Adam and AdamW come as their `kerasnn.fused_optimizers` subclasses:
+Keras's optimizer with the update of each variable done by one fused TensorFlow kernel.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import keras
 
 from kerasnn._validation import invalid, one_of
+from kerasnn.fused_optimizers import fused_class
 
 OptimizerLike = str | keras.optimizers.Optimizer
 
@@ -42,6 +45,7 @@ def get(
     identifier: OptimizerLike = "adam",
     *,
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule | None = None,
+    fused: bool = True,
     **kwargs: Any,
 ) -> keras.optimizers.Optimizer:
     """Returns a new Keras optimizer.
@@ -51,6 +55,9 @@ def get(
             then `learning_rate` and `kwargs` must be empty). Defaults to ``"adam"``.
         learning_rate: a float > 0 or a `LearningRateSchedule`. Defaults to the optimizer's
             Keras default (0.01 for SGD and momentum variants, 0.001 for Adam and RMSprop).
+        fused: for sgd, momentum, nesterov, rmsprop, adam and adamw, return the
+            `kerasnn.fused_optimizers` subclass (same rule, one TensorFlow kernel per variable
+            update). `False` returns the stock Keras class. Defaults to `True`.
         **kwargs: any other argument of the Keras optimizer class, e.g. ``momentum=0.95``,
             ``weight_decay=1e-4``, ``clipnorm=1.0``, ``beta_1=0.9``.
 
@@ -65,9 +72,13 @@ def get(
 
     >>> opt = get("nesterov", learning_rate=0.05)
     >>> (type(opt).__name__, opt.nesterov, float(opt.momentum))
-    ('SGD', True, 0.9)
+    ('FusedSGD', True, 0.9)
+    >>> isinstance(opt, keras.optimizers.SGD)
+    True
     """
     if isinstance(identifier, keras.optimizers.Optimizer):
+        if fused is not True:  # a choice of class: meaningless for an instance
+            kwargs = {**kwargs, "fused": fused}
         if learning_rate is not None or kwargs:
             raise ValueError(
                 "Received an optimizer instance together with learning_rate or other "
@@ -80,6 +91,8 @@ def get(
             "Received an invalid value for argument optimizer, expected a name or a "
             f"keras.optimizers.Optimizer. Received: optimizer={identifier!r}"
         )
+    if not isinstance(fused, bool):
+        raise invalid("fused", "True or False", fused)
     key = one_of("optimizer", identifier.lower(), names())
     if key in _LECTURE_NAMES:
         cls, defaults = _LECTURE_NAMES[key]
@@ -99,4 +112,4 @@ def get(
             f"Received an invalid argument for optimizer {key!r}: {', '.join(unknown)}. "
             f"{cls.__name__} accepts: {', '.join(sorted(accepted - {'name'}))}."
         )
-    return cls(**config)
+    return (fused_class(cls) if fused else cls)(**config)

@@ -382,7 +382,12 @@ def momentum_attribute(optimizer: keras.optimizers.Optimizer) -> str:
             Python constant in Keras 3): use an Adam-family optimizer or
             ``cycle_momentum=False``.
     """
-    attribute = _MOMENTUM_ATTRIBUTES.get(type(optimizer).__name__)
+    # By the nearest Keras class, so subclasses (kerasnn's fused optimizers) count too.
+    attribute = next(
+        (_MOMENTUM_ATTRIBUTES[c.__name__] for c in type(optimizer).__mro__
+         if c.__name__ in _MOMENTUM_ATTRIBUTES),
+        None,
+    )
     if attribute is None:
         raise ValueError(
             "Received an invalid value for argument optimizer, expected an Adam-family "

@@ -176,24 +176,28 @@ _MIRRORED = textwrap.dedent(
     import kerasnn as knn
 
     data = knn.datasets.load("iris")
-    def train(name):
+    def train(name, optimizer):
         s = devices.strategy(name)
         with s.scope():
             keras.utils.set_random_seed(0)
             model = knn.models.mlp(data, hidden=[16])
-        knn.compile(model, "sgd", learning_rate=0.1)   # enters the model's strategy scope
+        # enters the model's strategy scope; the fused optimizers update mirrored slots
+        knn.compile(model, optimizer, learning_rate=0.01 if optimizer != "sgd" else 0.1)
         r = knn.fit(model, data, epochs=4, batch_size=24, validation_split=0,
                     early_stopping=False, verbose=0, seed=0)
         return s.num_replicas_in_sync, model.get_weights(), r.final_metrics["loss"]
 
-    n1, w1, loss1 = train("one_device:CPU:0")
-    n2, w2, loss2 = train("mirrored")
-    print(json.dumps({
-        "replicas": [n1, n2],
-        "max_weight_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(w1, w2)),
-        "moved": max(float(np.max(np.abs(a))) for a in w2),
-        "loss": [loss1, loss2],
-    }))
+    out = {}
+    for optimizer in ("sgd", "rmsprop", "adam"):
+        n1, w1, loss1 = train("one_device:CPU:0", optimizer)
+        n2, w2, loss2 = train("mirrored", optimizer)
+        out[optimizer] = {
+            "replicas": [n1, n2],
+            "max_weight_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(w1, w2)),
+            "moved": max(float(np.max(np.abs(a))) for a in w2),
+            "loss": [loss1, loss2],
+        }
+    print(json.dumps(out))
     """
 )
 
@@ -204,10 +208,12 @@ def test_mirrored_over_two_logical_cpus_matches_one_device():
         [sys.executable, "-c", _MIRRORED], env=_env(), capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["replicas"] == [1, 2]
-    assert out["max_weight_diff"] < 1e-5
-    assert out["loss"][1] == pytest.approx(out["loss"][0], abs=1e-5)
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert sorted(results) == ["adam", "rmsprop", "sgd"]
+    for out in results.values():
+        assert out["replicas"] == [1, 2]
+        assert out["max_weight_diff"] < 1e-5
+        assert out["loss"][1] == pytest.approx(out["loss"][0], abs=1e-5)
 
 
 def _free_port() -> int:
