@@ -11,12 +11,21 @@ What is measured:
     - ``raw``: ``model.fit(x, y, batch_size=128, epochs=N, verbose=0)`` with Keras defaults.
     - ``raw_spe32``: the same, compiled with ``steps_per_execution=32``.
     - ``kerasnn``: ``knn.models.mlp((784,), hidden=[512, 512], outputs=10, dropout=0.2)``,
-      ``knn.compile(model, "rmsprop")``, ``knn.fit(model, (x, y), batch_size=128,
-      validation_split=0, early_stopping=False, epochs=N, verbose=0)``.
-    - ``kerasnn_jit``: the same with ``knn.compile(..., jit_compile=True)`` (XLA).
+      ``knn.compile(model, "rmsprop")`` (kerasnn's fused RMSprop), ``knn.fit(model, (x, y),
+      batch_size=128, validation_split=0, early_stopping=False, epochs=N, verbose=0)``.
+    - ``kerasnn_stock_rmsprop``: the same with Keras's own RMSprop update
+      (``knn.optimizers.get("rmsprop", fused=False)``): what the fused update is worth.
+    - ``kerasnn_jit``: the same as ``kerasnn`` with ``knn.compile(..., jit_compile=True)`` (XLA).
+    - ``kerasnn_bf16``: the same as ``kerasnn`` built under
+      ``knn.devices.configure(mixed_precision="mixed_bfloat16")`` (bfloat16 matmuls, float32
+      weights and output layer). Its fraction is reported against both the float32 limit and
+      the bfloat16 matmul limit (same 2048² matmul in bfloat16), since it does not do the
+      same arithmetic as the other arms. Only run when the CPU has native bfloat16 (the
+      ``avx512_bf16``/``amx_bf16`` flags): elsewhere it is emulated and says nothing.
     - ``tf_loop_rmsprop`` / ``tf_loop_sgd``: the ceiling — the three matmuls (no dropout) and
-      the optimizer update written by hand in one ``tf.function`` per epoch over in-memory
-      batches, no Keras, no tf.data: the best any Keras loop could do for this network here.
+      the optimizer update (TensorFlow's fused ``ResourceApplyRMSProp`` / plain SGD) written by
+      hand in one ``tf.function`` per epoch over in-memory batches, no Keras, no tf.data, no
+      metrics: the best any Keras loop could do for this network here.
 
     Throughput is ``N × 60 000 / fit_s`` samples/s, where ``fit_s`` is the ``model.fit`` call
     (for kerasnn, ``FitResult.wall_time``; the whole ``knn.fit`` call, which also checks the
@@ -84,10 +93,10 @@ def synthetic_mnist(n_samples: int) -> Arrays:
     return x, y
 
 
-def matmul_gflops(size: int, reps: int) -> dict[str, float]:
-    """Best and median GFLOP/s of a float32 ``size``×``size`` matmul (2·size³ flops each)."""
-    a = tf.random.uniform((size, size), seed=SEED)
-    b = tf.random.uniform((size, size), seed=SEED + 1)
+def matmul_gflops(size: int, reps: int, dtype: str = "float32") -> dict[str, float]:
+    """Best and median GFLOP/s of a ``size``×``size`` matmul (2·size³ flops each)."""
+    a = tf.cast(tf.random.uniform((size, size), seed=SEED), dtype)
+    b = tf.cast(tf.random.uniform((size, size), seed=SEED + 1), dtype)
     rates = []
     for i in range(reps + 2):
         start = time.perf_counter()
@@ -145,13 +154,24 @@ def run_raw(data: Arrays, epochs: int, steps_per_execution: int = 1) -> dict[str
     return {"fit_s": time.perf_counter() - start}
 
 
-def run_kerasnn(data: Arrays, epochs: int, jit_compile: bool = False) -> dict[str, float]:
-    """Arms ``kerasnn`` / ``kerasnn_jit``: warm-up 1-epoch fit, then a timed `knn.fit`."""
+def run_kerasnn(
+    data: Arrays,
+    epochs: int,
+    jit_compile: bool = False,
+    fused: bool = True,
+    mixed_precision: str | None = None,
+) -> dict[str, float]:
+    """Arms ``kerasnn*``: warm-up 1-epoch fit, then a timed `knn.fit`."""
     keras.utils.set_random_seed(SEED)
-    model = knn.models.mlp(
-        (N_FEATURES,), hidden=[HIDDEN, HIDDEN], outputs=N_CLASSES, dropout=DROPOUT
-    )
-    knn.compile(model, "rmsprop", jit_compile=jit_compile)
+    if mixed_precision:
+        knn.devices.configure(mixed_precision=mixed_precision)
+    try:
+        model = knn.models.mlp(
+            (N_FEATURES,), hidden=[HIDDEN, HIDDEN], outputs=N_CLASSES, dropout=DROPOUT
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    knn.compile(model, knn.optimizers.get("rmsprop", fused=fused), jit_compile=jit_compile)
     options: dict[str, Any] = {
         "batch_size": BATCH_SIZE,
         "validation_split": 0.0,
@@ -174,8 +194,9 @@ def run_tf_loop(data: Arrays, epochs: int, optimizer: str) -> dict[str, float]:
     """Arms ``tf_loop_rmsprop`` / ``tf_loop_sgd``: the ceiling without Keras or tf.data.
 
     The same three matmuls (no dropout) written as one `tf.function` per epoch over batches of
-    a tensor already in memory, with RMSprop's update written out (rho 0.9, lr 1e-3) or plain
-    SGD: what any Keras training loop could at best reach for this network on this machine.
+    a tensor already in memory, with RMSprop's update as TensorFlow's fused kernel (rho 0.9,
+    lr 1e-3) or plain SGD: what any Keras training loop could at best reach for this network
+    on this machine.
     """
     x, y = data
     n_batches = len(x) // BATCH_SIZE
@@ -185,7 +206,8 @@ def run_tf_loop(data: Arrays, epochs: int, optimizer: str) -> dict[str, float]:
     weights = [tf.Variable(rng.normal(0, 0.05, shape).astype("float32")) for shape in LAYER_SHAPES]
     biases = [tf.Variable(np.zeros(n_out, "float32")) for _, n_out in LAYER_SHAPES]
     params = weights + biases
-    slots = [tf.Variable(tf.zeros_like(p)) for p in params]
+    ms = [tf.Variable(tf.zeros_like(p)) for p in params]
+    mom = [tf.Variable(tf.zeros_like(p)) for p in params]
 
     @tf.function
     def epoch() -> tf.Tensor:
@@ -198,12 +220,20 @@ def run_tf_loop(data: Arrays, epochs: int, optimizer: str) -> dict[str, float]:
                     if j < len(weights) - 1:
                         h = tf.nn.relu(h)
                 loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb[i], h))
-            for p, g, m in zip(params, tape.gradient(loss, params), slots, strict=True):
+            for p, g, s, m in zip(params, tape.gradient(loss, params), ms, mom, strict=True):
                 if optimizer == "sgd":
                     p.assign_sub(0.01 * g)
                 else:
-                    m.assign(0.9 * m + 0.1 * g * g)
-                    p.assign_sub(1e-3 * g / (tf.sqrt(m) + 1e-7))
+                    tf.raw_ops.ResourceApplyRMSProp(
+                        var=p.handle,
+                        ms=s.handle,
+                        mom=m.handle,
+                        lr=1e-3,
+                        rho=0.9,
+                        momentum=0.0,
+                        epsilon=1e-7,
+                        grad=g,
+                    )
         return loss
 
     epoch().numpy()  # warm-up: tracing
@@ -214,8 +244,14 @@ def run_tf_loop(data: Arrays, epochs: int, optimizer: str) -> dict[str, float]:
     return {"fit_s": elapsed * len(x) / (n_batches * BATCH_SIZE)}  # per the full sample count
 
 
-def figures(timing: dict[str, float], n_samples: int, epochs: int, limit: float) -> dict:
-    """Throughput, achieved GFLOP/s and fraction of the matmul limit of one arm."""
+def figures(
+    timing: dict[str, float],
+    n_samples: int,
+    epochs: int,
+    limit: float,
+    bf16_limit: float | None = None,
+) -> dict:
+    """Throughput, achieved GFLOP/s and fraction of the matmul limit(s) of one arm."""
     samples_per_s = epochs * n_samples / timing["fit_s"]
     gflops = samples_per_s * FLOPS_PER_SAMPLE / 1e9
     out: dict[str, float] = {k: round(v, 3) for k, v in timing.items()}
@@ -224,6 +260,8 @@ def figures(timing: dict[str, float], n_samples: int, epochs: int, limit: float)
         "gflops": round(gflops, 2),
         "fraction_of_matmul_limit": round(gflops / limit, 3),
     }
+    if bf16_limit:
+        out["fraction_of_bf16_matmul_limit"] = round(gflops / bf16_limit, 3)
     return out
 
 
@@ -244,8 +282,14 @@ def main() -> None:
         "raw": lambda: run_raw(data, epochs),
         "kerasnn": lambda: run_kerasnn(data, epochs),
     }
+    bf16 = knn.devices.cpu_has_bf16()
     if not args.skip_extra:
+        arms["kerasnn_stock_rmsprop"] = lambda: run_kerasnn(data, epochs, fused=False)
         arms["kerasnn_jit"] = lambda: run_kerasnn(data, epochs, jit_compile=True)
+        if bf16:
+            arms["kerasnn_bf16"] = lambda: run_kerasnn(
+                data, epochs, mixed_precision="mixed_bfloat16"
+            )
         arms["raw_spe32"] = lambda: run_raw(data, epochs, steps_per_execution=32)
         arms["tf_loop_rmsprop"] = lambda: run_tf_loop(data, epochs, "rmsprop")
         arms["tf_loop_sgd"] = lambda: run_tf_loop(data, epochs, "sgd")
@@ -256,7 +300,13 @@ def main() -> None:
         timings[name] = run()
     matmul.append(matmul_gflops(MATMUL_SIZE, reps))
     limit = max(m["best"] for m in matmul)
-    results = {name: figures(t, n_samples, epochs, limit) for name, t in timings.items()}
+    bf16_matmul = matmul_gflops(MATMUL_SIZE, reps, "bfloat16") if "kerasnn_bf16" in arms else None
+    results = {
+        name: figures(
+            t, n_samples, epochs, limit, bf16_matmul["best"] if name.endswith("bf16") else None
+        )
+        for name, t in timings.items()
+    }
 
     kerasnn_fraction = results["kerasnn"]["fraction_of_matmul_limit"]
     report = {
@@ -281,6 +331,8 @@ def main() -> None:
             "best_gflops_before_each_arm_and_after": [m["best"] for m in matmul],
             "median_gflops_before_each_arm_and_after": [m["median"] for m in matmul],
         },
+        "bf16_matmul_limit_gflops": bf16_matmul["best"] if bf16_matmul else None,
+        "cpu_has_native_bf16": bf16,
         "forward_matmuls_batch128_gflops": forward_matmul_gflops(200 if not args.quick else 20),
         "arms": results,
         "kerasnn_vs_raw_speedup": round(results["raw"]["fit_s"] / results["kerasnn"]["fit_s"], 3),

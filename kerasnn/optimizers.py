@@ -76,6 +76,7 @@ def get(
     >>> isinstance(opt, keras.optimizers.SGD)
     True
     """
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}  # None: not given
     if isinstance(identifier, keras.optimizers.Optimizer):
         if fused is not True:  # a choice of class: meaningless for an instance
             kwargs = {**kwargs, "fused": fused}
@@ -98,7 +99,7 @@ def get(
         cls, defaults = _LECTURE_NAMES[key]
     else:
         cls, defaults = _KERAS_CLASSES[key], {}
-    config = {**defaults, **{k: v for k, v in kwargs.items() if v is not None}}
+    config = {**defaults, **kwargs}
     if learning_rate is not None:
         is_number = isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool)
         if is_number and not learning_rate > 0:

@@ -384,8 +384,11 @@ def momentum_attribute(optimizer: keras.optimizers.Optimizer) -> str:
     """
     # By the nearest Keras class, so subclasses (kerasnn's fused optimizers) count too.
     attribute = next(
-        (_MOMENTUM_ATTRIBUTES[c.__name__] for c in type(optimizer).__mro__
-         if c.__name__ in _MOMENTUM_ATTRIBUTES),
+        (
+            _MOMENTUM_ATTRIBUTES[c.__name__]
+            for c in type(optimizer).__mro__
+            if c.__name__ in _MOMENTUM_ATTRIBUTES
+        ),
         None,
     )
     if attribute is None:

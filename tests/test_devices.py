@@ -158,7 +158,7 @@ def test_mixed_bfloat16_warns_only_without_cpu_support():
             warnings.simplefilter("always")
             devices.configure(mixed_precision="mixed_bfloat16")
         warned = any("mixed_bfloat16" in str(w.message) for w in caught)
-        assert warned == (not devices._cpu_has_bf16())
+        assert warned == (not devices.cpu_has_bf16())
     finally:
         keras.mixed_precision.set_global_policy("float32")
 

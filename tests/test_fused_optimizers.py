@@ -48,7 +48,8 @@ def _numpy_steps(name: str, args: dict, w: np.ndarray, grads: list[np.ndarray]) 
             m = mu * m - lr * g
             w = w + (mu * m - lr * g if args.get("nesterov") else m) if mu else w - lr * g
         elif name.startswith("rmsprop"):
-            rho, mu, eps = args.get("rho", 0.9), args.get("momentum", 0.0), args.get("epsilon", 1e-7)
+            rho, mu = args.get("rho", 0.9), args.get("momentum", 0.0)
+            eps = args.get("epsilon", 1e-7)
             v = rho * v + (1 - rho) * g**2
             mg = rho * mg + (1 - rho) * g
             denominator = v - mg**2 + eps if args.get("centered") else v + eps

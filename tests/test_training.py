@@ -75,6 +75,12 @@ def test_compile_optimizers_by_name(iris, optimizer, kwargs, cls, lr):
     assert float(model.optimizer.learning_rate) == pytest.approx(lr)
 
 
+def test_compile_takes_an_optimizer_instance(iris):
+    instance = keras.optimizers.SGD(learning_rate=0.2)
+    model = _model(iris, optimizer=instance)
+    assert model.optimizer is instance
+
+
 def test_compile_clipnorm_reaches_the_optimizer(iris):
     model = _model(iris, clipnorm=1.0)
     assert model.optimizer.clipnorm == 1.0
