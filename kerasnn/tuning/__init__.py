@@ -1,9 +1,10 @@
 """Hyperparameter search on KerasTuner: ready spaces, a declarative YAML space, `search`.
 
 `kerasnn.search(recipe_or_hypermodel, ...)` runs a seeded random (or grid) search whose trials
-go through `kerasnn.fit`, writes a results table and plot, retrains the best configuration and
-saves it as `best.keras`; it resumes after a kill and runs distributed with KerasTuner's
-chief/worker oracle. See `kerasnn.tuning.search` and `kerasnn.tuning.spaces`.
+go through `kerasnn.fit`, writes a results table and plot, retrains the best configuration (or
+the k best, averaged by `ensemble_model`) and saves it as `best.keras`; it resumes after a kill
+and runs distributed with KerasTuner's chief/worker oracle. See `kerasnn.tuning.search` and
+`kerasnn.tuning.spaces`.
 """
 
 from kerasnn.tuning.search import SearchResult as SearchResult
