@@ -4,16 +4,22 @@ What is measured:
     `kerasnn.search` on ``recipes/digits_mlp.yaml`` — scikit-learn's 8x8 digits, 80/20
     stratified split (seed 0), the recipe's fit settings (at most 100 epochs, early stopping with
     patience 15 on a 10 % stratified validation split) and its ``search:`` space, which is the
-    ready MLP space written out (depth 1-3 with a width per layer, relu/leaky_relu/elu/selu/
-    pelu/maxout/tanh, five initializers, optional LSUV, dropout, log-uniform L2 and learning
-    rate, sgd/momentum/nesterov/rmsprop/adam with conditional momentum, batch size).
-    ``--space default`` uses `kerasnn.tuning.default_mlp_space()` itself.
+    ready MLP space written out with the image augmentations (training-only +-1 pixel shifts
+    and/or input noise, `kerasnn.augment`; depth 1-3 with a width per layer, relu/leaky_relu/
+    elu/selu/pelu/maxout/tanh, five initializers, optional LSUV, dropout, log-uniform L2 and
+    learning rate, sgd/momentum/nesterov/rmsprop/adam with conditional momentum, batch size).
+    ``--space default`` uses the ready space for the recipe's data (the same entries).
 
     One search of 20 trials (seed 0) is run and timed, then the same search is resumed up to 50
-    trials (``resume=True``: the first 20 are kept). After each stage the best configuration
-    (highest validation accuracy) is retrained on train+validation and evaluated on the test
-    split; ``best_test_accuracy_20`` and ``_50`` are those test accuracies. ``trials_per_min``
-    is 20 / the first stage's wall time in minutes (retraining of the best included).
+    trials (``resume=True``: the first 20 are kept). After each stage the configurations are
+    ranked by validation accuracy (the test split is never used to choose), the recipe's
+    ``search.ensemble`` best (5; ``--ensemble`` overrides) are each retrained on
+    train+validation, and their average (`kerasnn.tuning.ensemble_model`, saved as best.keras)
+    is evaluated once on the test split: ``best_test_accuracy_20`` and ``_50``.
+    ``best_single_test_accuracy_20`` / ``_50`` is the best configuration alone (what
+    ``ensemble: 1`` reports) and ``member_test_accuracies_*`` each member's, for comparison
+    only. ``trials_per_min`` is 20 / the first stage's wall time in minutes (retraining of the
+    members included).
 
     Memory: a thread samples the process's resident set size (``/proc/self/statm``) every
     0.2 s; ``rss_mb_at_trial`` is the RSS when trials 1, 2, 10 and 20 start, and
@@ -21,12 +27,25 @@ What is measured:
     trials; KerasTuner/TensorFlow start-up is paid before trial 2).
 
     For reference, ``svc_test_accuracy`` is scikit-learn's ``SVC()`` (defaults) on the same
-    standardized split. Targets from the issue: best test accuracy >= 0.992, 20 trials in
-    <= 10 minutes. The 1-minute load average before and after is reported (other processes
-    skew the times). Nothing is asserted; one JSON object is printed on stdout.
+    standardized split.
+
+    What the levers gave on this split (scratch measurements before this bench, two-layer ReLU
+    MLPs with Adam, mean of 3-4 seeds): the recipe's model without augmentation 97.7 %; +-1
+    pixel shifts 98.5-98.7 % (256 or 512 units, 90 % of train, early stopping); shifts + input
+    noise 0.3 with 512-512 units, dropout 0.3, Adam 1e-3: 99.2 % (90 % of train), 99.4 % (whole
+    train, 150 epochs); shifts with 10-degree rotations and 0.1 zooms 96.3 % (bilinear
+    interpolation blurs 8x8 strokes); averaging 3-15 augmented MLPs trained on 90 % of train
+    98.9 %. The same ranking holds in 5-fold cross-validation on the train split alone
+    (errors out of 1437: none 33, shifts 25, shifts + noise 20), so it is not a property of the
+    test split. The search itself stays below 99.2 % (see README: random trials over the wide
+    lecture space rarely sample a configuration that good).
+
+    Targets from the issue: best test accuracy >= 0.992, 20 trials in <= 10 minutes. The
+    1-minute load average before and after is reported (other processes skew the times).
+    Nothing is asserted; one JSON object is printed on stdout.
 
 How to run (from the repository root):
-    /work/venv/bin/python bench/search.py              # 20 + 30 trials, ~15-30 minutes on 2 CPUs
+    /work/venv/bin/python bench/search.py              # 20 + 30 trials, ~20-30 minutes on 2 CPUs
     /work/venv/bin/python bench/search.py --quick      # smoke run: 3 + 2 trials of 5 epochs
 """
 
@@ -74,18 +93,33 @@ class RssSampler(threading.Thread):
         return round(later[0], 1) if later else None
 
 
+def members(stage: knn.tuning.SearchResult) -> list[float]:
+    """Each retrained member's test accuracy, best validation score first."""
+    return [round(m["test_metrics"]["accuracy"], 4) for m in stage.best["members"]]
+
+
+def augments(stage: knn.tuning.SearchResult) -> list[str | None]:
+    """Each member's sampled augmentation preset."""
+    return [m["hyperparameters"].get("model.augment") for m in stage.best["members"]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 + 2 trials, 5 epochs")
     parser.add_argument("--space", choices=("recipe", "default"), default="recipe")
     parser.add_argument("--first", type=int, default=20, help="trials of the first stage")
     parser.add_argument("--total", type=int, default=50, help="trials after resuming")
+    parser.add_argument(
+        "--ensemble", type=int, help="configurations averaged (default: the recipe's, 5)"
+    )
     args = parser.parse_args()
     first, total = (3, 5) if args.quick else (args.first, args.total)
 
     recipe = knn.Recipe.from_yaml(ROOT / "recipes" / "digits_mlp.yaml")
     if args.quick:
         recipe = recipe.with_overrides(["fit.epochs=5"])
+    if args.ensemble is not None:
+        recipe = recipe.with_overrides([f"search.ensemble={args.ensemble}"])
     space = "default" if args.space == "default" else None
     load_before = os.getloadavg()[0]
     sampler = RssSampler()
@@ -123,10 +157,17 @@ def main() -> None:
         "resume_stage_s": round(stage2_s, 1),
         "trials_per_min": round(first / (stage1_s / 60), 2),
         "median_trial_s": round(sorted(trial_seconds)[len(trial_seconds) // 2], 2),
+        "ensemble": stage2.best["ensemble"],
         f"best_test_accuracy_{first}": stage1.best["test_metrics"]["accuracy"],
         f"best_val_accuracy_{first}": stage1.best["score"],
+        f"best_single_test_accuracy_{first}": members(stage1)[0],
+        f"member_test_accuracies_{first}": members(stage1),
+        f"member_augment_{first}": augments(stage1),
         f"best_test_accuracy_{total}": stage2.best["test_metrics"]["accuracy"],
         f"best_val_accuracy_{total}": stage2.best["score"],
+        f"best_single_test_accuracy_{total}": members(stage2)[0],
+        f"member_test_accuracies_{total}": members(stage2),
+        f"member_augment_{total}": augments(stage2),
         f"best_hyperparameters_{total}": stage2.best["hyperparameters"],
         "failed_trials": stage2.failed,
         "svc_test_accuracy": round(svc, 4),
@@ -135,6 +176,8 @@ def main() -> None:
             round(rss["20"] - rss["2"], 1) if "20" in rss and "2" in rss else None
         ),
         "targets": {"best_test_accuracy": 0.992, "first_20_trials_max_s": 600},
+        "target_met_test_accuracy": stage1.best["test_metrics"]["accuracy"] >= 0.992
+        and stage2.best["test_metrics"]["accuracy"] >= 0.992,
         "loadavg_1min_before": round(load_before, 2),
         "loadavg_1min_after": round(os.getloadavg()[0], 2),
     }

@@ -40,6 +40,7 @@ _LAZY_ATTRS: dict[str, str] = {
 }
 _LAZY_MODULES = (
     "activations",
+    "augment",
     "callbacks",
     "compare",
     "datasets",
@@ -66,6 +67,7 @@ __all__ = [
     "RunResult",
     "__version__",
     "activations",
+    "augment",
     "callbacks",
     "compare",
     "compile",

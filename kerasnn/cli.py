@@ -354,6 +354,12 @@ def _add_search(sub: argparse._SubParsersAction, name: str) -> None:
     search.add_argument(
         "--grid", action="store_true", help="grid search with the same budget (baseline)"
     )
+    search.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="K",
+        help="best.keras averages the K best configurations (default: search.ensemble, else 1)",
+    )
     role = search.add_mutually_exclusive_group()
     role.add_argument("--chief", action="store_true", help="run the oracle for distributed workers")
     role.add_argument("--worker", metavar="ID", help="run trials for the chief at --oracle")
@@ -388,6 +394,7 @@ def _search(args: argparse.Namespace) -> int:
             seed=args.seed,
             directory=args.out,
             grid=args.grid,
+            ensemble=args.ensemble,
             resume=args.resume,
             overwrite=args.overwrite,
             verbose=0 if args.quiet else 1,

@@ -37,6 +37,7 @@ _SKLEARN = ("digits", "breast_cancer", "diabetes", "wine", "iris")
 _SYNTHETIC = ("spirals", "xor")
 _KERAS = ("mnist", "fashion_mnist")
 _IMAGE = ("digits", "mnist", "fashion_mnist")
+IMAGE_DATASETS = _IMAGE  # the names with an image view (view="image")
 _FILE_SUFFIXES = (".npz", ".csv")
 # Keras divides by max(sqrt(variance), epsilon) with epsilon = 1e-7; a smaller std would make
 # `Standardizer.as_layer()` disagree with `Standardizer.transform()`.

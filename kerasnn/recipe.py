@@ -259,7 +259,7 @@ class Recipe:
 
     def validate(self) -> None:
         """Checks every key and the values that can be checked without loading anything."""
-        from kerasnn import datasets, lsuv, optimizers, training
+        from kerasnn import augment, datasets, lsuv, optimizers, training
 
         _check_keys("data.", self.data, _defaults(datasets.load) | {"name": None})
         if "name" not in self.data:
@@ -272,6 +272,7 @@ class Recipe:
             "model.", self.model, [*_defaults(builder, skip=("input_shape",)), "builder", "lsuv"]
         )
         lsuv.recipe_options(self.model.get("lsuv"))
+        augment.resolve(self.model.get("augment"))
         _check_keys("fit.", self.fit, _FIT_KEYS)
         fit_defaults = _defaults(training.fit)
         for key in ("epochs", "batch_size"):

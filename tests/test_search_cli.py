@@ -62,7 +62,8 @@ def test_help_lists_search_and_its_flags(capsys):
     with pytest.raises(SystemExit):
         main(["search", "--help"])
     out = capsys.readouterr().out
-    for flag in ("--trials", "--resume", "--grid", "--chief", "--worker", "--oracle", "--out"):
+    flags = ("--trials", "--resume", "--grid", "--chief", "--worker", "--oracle", "--out")
+    for flag in (*flags, "--ensemble"):
         assert flag in out
 
 
@@ -74,6 +75,9 @@ def test_bad_search_input_exits_2(tmp_path, capsys):
     code = main(["search", recipe, "--worker", "1", "--oracle", "nowhere"])
     assert code == 2
     assert "argument --oracle, expected HOST:PORT" in capsys.readouterr().err
+    code = main(["search", recipe, "--out", str(tmp_path / "s"), "--ensemble", "0"])
+    assert code == 2
+    assert "argument ensemble, expected a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
 
 
@@ -84,14 +88,17 @@ def test_grid_baseline_uses_the_same_budget(tmp_path, capsys):
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "grid"
     args = ["search", str(tmp_path / "grid.yaml"), "--grid", "--trials", "3", "--out", str(out)]
-    assert main([*args, "--quiet"]) == 0
+    assert main([*args, "--quiet", "--ensemble", "2"]) == 0
     rows = _rows(out)
     # The grid walks the 4 combinations from the defaults on: the budget of 3 covers 3.
     pairs = [(r["optimizer.name"], r["model.dropout"]) for r in rows]
     assert pairs[0] == ("sgd", "0.0") and len(set(pairs)) == 3
     assert set(pairs) < {(o, d) for o in ("sgd", "adam") for d in ("0.0", "0.2")}
     assert json.loads((out / "search.json").read_text())["kind"] == "grid"
-    assert "3 trials completed, 0 failed" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "3 trials completed, 0 failed" in printed
+    assert "averaged with the next 1 best" in printed  # --ensemble 2
+    assert json.loads((out / "best.json").read_text())["ensemble"] == 2
 
 
 def _wait(predicate, proc, what, timeout=180):

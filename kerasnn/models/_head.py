@@ -25,6 +25,7 @@ class Target:
     input_shape: tuple[int, ...]
     outputs: int
     task: str | None
+    standardizer: Any = None  # the Dataset's, for augmentation (kerasnn.augment)
 
 
 def resolve_target(
@@ -35,13 +36,16 @@ def resolve_target(
 ) -> Target:
     """Turns a builder's first arguments into a checked `Target`.
 
-    A `Dataset` supplies input shape, output width and task; explicit `outputs`/`task` win.
+    A `Dataset` supplies input shape, output width, task and standardizer; explicit
+    `outputs`/`task` win.
     """
+    standardizer = None
     if isinstance(input_shape, Dataset):
         data = input_shape
         shape = tuple(data.input_shape)
         outputs = data.output_units if outputs is None else outputs
         task = data.task if task is None else task
+        standardizer = data.standardizer
     else:
         is_int = isinstance(input_shape, int) and not isinstance(input_shape, bool)
         dims = (input_shape,) if is_int else input_shape
@@ -81,7 +85,7 @@ def resolve_target(
             "Received an invalid value for argument outputs, expected 1 for task='binary' "
             f"(one sigmoid unit). Received: outputs={outputs}"
         )
-    return Target(shape, outputs, task)
+    return Target(shape, outputs, task, standardizer)
 
 
 def regularizer(l1: float, l2: float) -> keras.regularizers.Regularizer | None:

@@ -8,6 +8,7 @@ from typing import Any
 import keras
 
 from kerasnn import activations, initializers
+from kerasnn import augment as augment_mod
 from kerasnn._validation import fraction, one_of, positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
@@ -38,6 +39,7 @@ def cnn(
     l1: float = 0.0,
     l2: float = 0.0,
     output_activation: Any = None,
+    augment: Any = None,
     seed: int | None = None,
     name: str = "cnn",
 ) -> keras.Model:
@@ -59,6 +61,11 @@ def cnn(
         pool_size: max-pooling window and stride; a stage whose feature map is already smaller
             than the window is not pooled. Defaults to 2.
         padding: ``"same"`` or ``"valid"``. Defaults to ``"same"``.
+        augment: data augmentation while training (inactive in `predict`/`evaluate` and in
+            saved models): `None`, a preset name (``"shift"``, ``"noise"``,
+            ``"shift_noise"``) or a mapping of shift/rotation/zoom/noise; see
+            `kerasnn.augment`. Build from the Dataset so shifts act on unstandardized pixels.
+            Defaults to `None`.
         task, activation, initializer, dropout, batchnorm, l1, l2, output_activation, seed,
             name: as in `kerasnn.models.mlp` (SELU pairs with LeCun-normal weights and
             `AlphaDropout`); `l1`/`l2` apply to conv and dense kernels.
@@ -92,7 +99,13 @@ def cnn(
     initializer = default_initializer(initializer, activation, "glorot_uniform")
 
     inputs = keras.Input(target.input_shape, name="inputs")
-    x = inputs
+    x = augment_mod.apply(
+        inputs,
+        augment,
+        input_shape=target.input_shape,
+        standardizer=target.standardizer,
+        seed=seed,
+    )
     for i, f in enumerate(filters, start=1):
         act = activations.layer(activation, name=f"conv_{i}_act")
         x = keras.layers.Conv2D(

@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from kerasnn import augment as augment_mod
 from kerasnn._validation import fraction
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
@@ -31,6 +32,7 @@ def mlp(
     l1: float = 0.0,
     l2: float = 0.0,
     output_activation: Any = None,
+    augment: Any = None,
     seed: int | None = None,
     name: str = "mlp",
 ) -> keras.Model:
@@ -62,6 +64,11 @@ def mlp(
         l1: L1 penalty on hidden kernels. Defaults to 0.
         l2: L2 penalty on hidden kernels. Defaults to 0.
         output_activation: overrides the task's output activation. Defaults to `None`.
+        augment: data augmentation while training (inactive in `predict`/`evaluate` and in
+            saved models): `None`, a preset name (``"shift"``, ``"noise"``,
+            ``"shift_noise"``) or a mapping of shift/rotation/zoom/noise; see
+            `kerasnn.augment`. Build from the Dataset so shifts act on unstandardized pixels.
+            Defaults to `None`.
         seed: seeds every initializer and dropout layer. Defaults to `None` (Keras's global seed,
             which `kerasnn.fit(seed=...)` and `keras.utils.set_random_seed` fix).
         name: model name. Defaults to ``"mlp"``.
@@ -85,7 +92,13 @@ def mlp(
     reg = regularizer(l1, l2)
     initializer = default_initializer(initializer, activation, "glorot_uniform")
     inputs = keras.Input(target.input_shape, name="inputs")
-    x = inputs
+    x = augment_mod.apply(
+        inputs,
+        augment,
+        input_shape=target.input_shape,
+        standardizer=target.standardizer,
+        seed=seed,
+    )
     if len(target.input_shape) > 1:
         x = keras.layers.Flatten(name="flatten")(x)
     outputs_ = dense_stack_and_output(

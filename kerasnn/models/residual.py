@@ -8,6 +8,7 @@ from typing import Any
 import keras
 
 from kerasnn import activations, initializers
+from kerasnn import augment as augment_mod
 from kerasnn._validation import fraction, positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
@@ -36,6 +37,7 @@ def residual_mlp(
     l1: float = 0.0,
     l2: float = 0.0,
     output_activation: Any = None,
+    augment: Any = None,
     seed: int | None = None,
     name: str = "residual_mlp",
 ) -> keras.Model:
@@ -56,6 +58,11 @@ def residual_mlp(
         initializer: kernel initializer. Defaults to `None`: ``"he_normal"``,
             ``"lecun_normal"`` with SELU.
         batchnorm: BatchNormalization inside each branch. Defaults to `True`.
+        augment: data augmentation while training (inactive in `predict`/`evaluate` and in
+            saved models): `None`, a preset name (``"shift"``, ``"noise"``,
+            ``"shift_noise"``) or a mapping of shift/rotation/zoom/noise; see
+            `kerasnn.augment`. Build from the Dataset so shifts act on unstandardized pixels.
+            Defaults to `None`.
 
     Returns:
         An uncompiled, built functional `keras.Model`.
@@ -77,7 +84,13 @@ def residual_mlp(
     )
 
     inputs = keras.Input(target.input_shape, name="inputs")
-    x = inputs
+    x = augment_mod.apply(
+        inputs,
+        augment,
+        input_shape=target.input_shape,
+        standardizer=target.standardizer,
+        seed=seed,
+    )
     if len(target.input_shape) > 1:
         x = keras.layers.Flatten(name="flatten")(x)
     x = dense_block(x, width, index=0, seed=seed_for(seed, 1), prefix="stem", **common)

@@ -1,17 +1,21 @@
 """Hyperparameter search on KerasTuner: ready spaces, a declarative YAML space, `search`.
 
 `kerasnn.search(recipe_or_hypermodel, ...)` runs a seeded random (or grid) search whose trials
-go through `kerasnn.fit`, writes a results table and plot, retrains the best configuration and
-saves it as `best.keras`; it resumes after a kill and runs distributed with KerasTuner's
-chief/worker oracle. See `kerasnn.tuning.search` and `kerasnn.tuning.spaces`.
+go through `kerasnn.fit`, writes a results table and plot, retrains the best configuration (or
+the k best, averaged by `ensemble_model`) and saves it as `best.keras`; it resumes after a kill
+and runs distributed with KerasTuner's chief/worker oracle. See `kerasnn.tuning.search` and
+`kerasnn.tuning.spaces`.
 """
 
 from kerasnn.tuning.search import SearchResult as SearchResult
+from kerasnn.tuning.search import ensemble_model as ensemble_model
 from kerasnn.tuning.search import plot_results as plot_results
 from kerasnn.tuning.search import read_trials as read_trials
 from kerasnn.tuning.search import search as search
 from kerasnn.tuning.search import write_results as write_results
 from kerasnn.tuning.spaces import DEFAULT_ACTIVATIONS as DEFAULT_ACTIVATIONS
+from kerasnn.tuning.spaces import DEFAULT_AUGMENT as DEFAULT_AUGMENT
+from kerasnn.tuning.spaces import IMAGE_AUGMENT as IMAGE_AUGMENT
 from kerasnn.tuning.spaces import CNNHyperModel as CNNHyperModel
 from kerasnn.tuning.spaces import MLPHyperModel as MLPHyperModel
 from kerasnn.tuning.spaces import RecipeHyperModel as RecipeHyperModel
@@ -21,6 +25,8 @@ from kerasnn.tuning.spaces import default_mlp_space as default_mlp_space
 
 __all__ = [
     "DEFAULT_ACTIVATIONS",
+    "DEFAULT_AUGMENT",
+    "IMAGE_AUGMENT",
     "CNNHyperModel",
     "MLPHyperModel",
     "RecipeHyperModel",
@@ -28,6 +34,7 @@ __all__ = [
     "SearchSpace",
     "default_cnn_space",
     "default_mlp_space",
+    "ensemble_model",
     "plot_results",
     "read_trials",
     "search",

@@ -16,7 +16,9 @@ search:
   search without redoing finished trials (KerasTuner re-queues the interrupted one);
 - `results.png` plots the objective against each hyperparameter (log axes for log-sampled
   ones); the best configuration is retrained on train+validation, evaluated on the test split
-  and saved as `best.keras`, with `best.json` and a trainable `best_recipe.yaml`;
+  and saved as `best.keras`, with `best.json` and a trainable `best_recipe.yaml`; with
+  ``ensemble=k`` the k best configurations (by the objective, never by the test split) are
+  each retrained and `best.keras` is their average (`ensemble_model`);
 - distributed search uses KerasTuner's own chief/worker oracle (``KERASTUNER_TUNER_ID``,
   ``KERASTUNER_ORACLE_IP``, ``KERASTUNER_ORACLE_PORT``) over a shared directory.
 """
@@ -356,7 +358,8 @@ class SearchResult:
         objective: the metric the search optimized, and `direction` (``"max"``/``"min"``).
         trials: the results table, one dict per trial.
         best: `best.json`'s content (best trial, hyperparameters, validation score, test
-            metrics after retraining), or `None` (no completed trial, or a worker).
+            metrics after retraining; ``members``: one record per retrained configuration,
+            several with ``ensemble``), or `None` (no completed trial, or a worker).
         role: ``"local"``, ``"chief"`` or ``"worker"``.
     """
 
@@ -379,9 +382,13 @@ class SearchResult:
         line = f"{self.completed} trials completed, {self.failed} failed"
         if self.best is not None:
             test = ", ".join(f"{k} {v:.4f}" for k, v in self.best["test_metrics"].items())
+            members = self.best.get("members") or []
+            what = "retrained on train+validation"
+            if len(members) > 1:
+                what = f"averaged with the next {len(members) - 1} best (each {what})"
             line += (
                 f"; best trial {self.best['trial_id']} {self.objective} "
-                f"{self.best['score']:.4f}, retrained on train+validation -> test: {test}"
+                f"{self.best['score']:.4f}, {what} -> test: {test}"
             )
         return f"{line} | {self.directory}"
 
@@ -422,6 +429,7 @@ def search(
     resume: bool = False,
     overwrite: bool = False,
     max_failures: int | None = None,
+    ensemble: int | None = None,
     verbose: int = 0,
 ) -> SearchResult:
     """Runs a random (or grid) hyperparameter search and retrains the best configuration.
@@ -451,12 +459,17 @@ def search(
         overwrite: delete an earlier search in `directory` first. Defaults to `False`.
         max_failures: consecutive failed trials after which the search stops (KerasTuner's
             ``max_consecutive_failed_trials``). Defaults to ``search.max_failures``, else 5.
+        ensemble: how many of the best configurations (ranked by the objective on the
+            validation split) are retrained on train+validation; with more than one,
+            `best.keras` is `ensemble_model` of them (their outputs averaged) and `best.json`
+            lists each member. Fewer are used when fewer trials completed. Defaults to
+            ``search.ensemble``, else 1 (the best configuration alone).
         verbose: 1 prints KerasTuner's per-trial table. Defaults to 0.
 
     Returns:
         A `SearchResult`. The directory holds `results.csv`, `results.json`, `results.png`,
-        `best.keras`, `best.json`, `best_recipe.yaml` (recipes only), `search.json` and
-        KerasTuner's `tuner/` project.
+        `best.keras`, `best.json`, `best_recipe.yaml` (recipes only; the best configuration
+        alone), `search.json` and KerasTuner's `tuner/` project.
 
     Raises:
         ValueError: an invalid space, objective or argument, before the first trial.
@@ -503,6 +516,9 @@ def search(
         )
     max_trials = positive_int("max_trials", max_trials or settings.get("trials") or 20)
     max_failures = positive_int("max_failures", max_failures or settings.get("max_failures") or 5)
+    if ensemble is None:
+        ensemble = settings.get("ensemble") or 1
+    ensemble = positive_int("ensemble", ensemble)
     objective = objective or settings.get("objective") or _default_objective(task)
     _check_objective(objective, task, recipe)
     base_fit = dict(fit or {})
@@ -572,28 +588,72 @@ def search(
     if trials:
         plot_results(trials, specs, objective, out / "results.png")
     best = _retrain_best(
-        tuner, hypermodel, data, out, seed=seed, objective=objective, base_fit=base_fit
+        tuner,
+        hypermodel,
+        data,
+        out,
+        seed=seed,
+        objective=objective,
+        base_fit=base_fit,
+        ensemble=ensemble,
     )
     return SearchResult(out, objective, direction(objective), rows, best, role)
 
 
-def _retrain_best(
+def ensemble_model(
+    members: list[keras.Model], *, task: str, loss: Any = None, metrics: Any = None
+) -> keras.Model:
+    """One model averaging the outputs of trained `members` (a deep ensemble).
+
+    Each member becomes a nested model named ``member_1``, ``member_2``… of a functional model
+    whose output is `keras.layers.Average` of theirs (the mean of the softmax/sigmoid
+    probabilities, or of the regression outputs), so the ensemble saves, reloads and exports
+    as one `.keras` file. It is frozen (``trainable = False``) and compiled with `task`'s
+    default loss and metrics (or `loss` / `metrics`) so `kerasnn.evaluate` works on it.
+
+    Args:
+        members: trained functional `keras.Model`s with the same input and output shapes.
+        task: ``"classification"``, ``"binary"`` or ``"regression"``.
+        loss: the compiled loss. Defaults to the task's.
+        metrics: the compiled metrics. Defaults to the task's.
+
+    Returns:
+        The compiled ensemble `keras.Model` (named ``ensemble``).
+
+    Raises:
+        ValueError: fewer than two members, or members whose input/output shapes differ.
+    """
+    if len(members) < 2:
+        raise ValueError(
+            "Received an invalid value for argument members, expected at least 2 models to "
+            f"average. Received: {len(members)} model(s)"
+        )
+    shapes = {(tuple(m.input_shape), tuple(m.output_shape)) for m in members}
+    if len(shapes) != 1:
+        raise ValueError(
+            "Received an invalid value for argument members, expected models with one input "
+            f"and output shape. Received: (input, output) shapes {sorted(shapes)}"
+        )
+    inputs = keras.Input(members[0].input_shape[1:], name="inputs")
+    outputs = [
+        keras.Model(m.input, m.output, name=f"member_{i}")(inputs)
+        for i, m in enumerate(members, start=1)
+    ]
+    model = keras.Model(inputs, keras.layers.Average(name="average")(outputs), name="ensemble")
+    model.trainable = False  # frozen: its (unused) optimizer then has no slots to save
+    return training.compile(model, "adam", loss=loss, metrics=metrics, task=task)
+
+
+def _retrain(
     tuner: _Tuner,
     hypermodel: keras_tuner.HyperModel,
+    trial: Any,
     data: Dataset,
-    out: Path,
     *,
     seed: int,
-    objective: str,
     base_fit: Mapping[str, Any],
-) -> dict[str, Any] | None:
-    """Retrains the best configuration on train+validation for its best epoch count, evaluates
-    it on the test split, and writes best.keras (atomically), best.json, best_recipe.yaml, and
-    the verified export the recipe's ``export`` block asks for."""
-    trials = [t for t in tuner.oracle.get_best_trials(1) if t.status == COMPLETED]
-    if not trials:
-        return None
-    trial = trials[0]
+) -> tuple[keras.Model, Any]:
+    """Retrains a trial's configuration on train+validation for its best epoch count."""
     record = _load_json(str(Path(tuner.get_trial_dir(trial.trial_id)) / TRIAL_FILE)) or {}
     epochs = int(record.get("best_epoch", 0)) + 1 if record else None
     hp = trial.hyperparameters
@@ -608,30 +668,79 @@ def _retrain_best(
         arguments["epochs"] = epochs
     arguments |= {"validation_split": 0.0, "early_stopping": False}
     result = training.fit(model, (data.x_train, data.y_train), seed=seed, verbose=0, **arguments)
-    test_metrics = training.evaluate(model, data)
+    return model, result
+
+
+def _retrain_best(
+    tuner: _Tuner,
+    hypermodel: keras_tuner.HyperModel,
+    data: Dataset,
+    out: Path,
+    *,
+    seed: int,
+    objective: str,
+    base_fit: Mapping[str, Any],
+    ensemble: int = 1,
+) -> dict[str, Any] | None:
+    """Retrains the best configuration (the `ensemble` best) on train+validation for its best
+    epoch count, evaluates it on the test split, and writes best.keras (atomically), best.json,
+    best_recipe.yaml, and the verified export the recipe's ``export`` block asks for."""
+    trials = [t for t in tuner.oracle.get_best_trials(ensemble) if t.status == COMPLETED]
+    if not trials:
+        return None
+    members, records = [], []
+    for trial in trials:
+        model, result = _retrain(tuner, hypermodel, trial, data, seed=seed, base_fit=base_fit)
+        members.append(model)
+        member = {
+            "trial_id": trial.trial_id,
+            "score": float(trial.score),
+            "hyperparameters": dict(trial.hyperparameters.values),
+            "retrain_epochs": result.epochs,
+            "retrain_seconds": result.wall_time,
+            "test_metrics": training.evaluate(model, data),
+        }
+        if isinstance(hypermodel, RecipeHyperModel):
+            member_recipe, _ = hypermodel.recipe_for(trial.hyperparameters.copy())
+            config = member_recipe.to_dict()
+            config["fit"] = {
+                **config["fit"],
+                "epochs": result.epochs,
+                "validation_split": 0.0,
+                "early_stopping": False,
+            }
+            member["recipe"] = config
+        records.append(member)
+    if len(members) == 1:
+        model = members[0]
+        test_metrics = records[0]["test_metrics"]
+    else:
+        top = members[0]
+        task = training.task_of(top) or data.task
+        metrics = hypermodel.recipe.metrics if isinstance(hypermodel, RecipeHyperModel) else None
+        model = ensemble_model(members, task=task, loss=top.loss, metrics=metrics)
+        test_metrics = training.evaluate(model, data)
     tmp = out / ".best.tmp.keras"
     model.save(tmp)
     os.replace(tmp, out / "best.keras")
+    first = records[0]
     best = {
-        "trial_id": trial.trial_id,
+        "trial_id": first["trial_id"],
         "objective": objective,
-        "score": float(trial.score),
-        "hyperparameters": dict(hp.values),
-        "retrain_epochs": result.epochs,
-        "retrain_seconds": result.wall_time,
+        "score": first["score"],
+        "hyperparameters": first["hyperparameters"],
+        "retrain_epochs": first["retrain_epochs"],
+        "retrain_seconds": sum(r["retrain_seconds"] for r in records),
         "test_metrics": test_metrics,
+        "ensemble": len(members),
+        "members": [{k: v for k, v in r.items() if k != "recipe"} for r in records],
     }
     if isinstance(hypermodel, RecipeHyperModel):
-        best_recipe, _ = hypermodel.recipe_for(hp.copy())
-        config = best_recipe.to_dict()
-        config["fit"] = {
-            **config["fit"],
-            "epochs": result.epochs,
-            "validation_split": 0.0,
-            "early_stopping": False,
-        }
-        best["recipe"] = config
-        _write_atomic(out / "best_recipe.yaml", Recipe.from_dict(config).to_yaml())
+        best["recipe"] = first["recipe"]
+        if len(records) > 1:
+            for summary, record in zip(best["members"], records, strict=True):
+                summary["recipe"] = record["recipe"]
+        _write_atomic(out / "best_recipe.yaml", Recipe.from_dict(first["recipe"]).to_yaml())
         if hypermodel.recipe.export is not None:  # the recipe asks for a verified export
             from kerasnn.recipe import EXPORT_DEFAULTS, export_trained
 

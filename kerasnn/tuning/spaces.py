@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras_tuner
 
-from kerasnn import activations, initializers, optimizers
+from kerasnn import activations, augment, initializers, optimizers
 from kerasnn._validation import one_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,10 +63,18 @@ DEFAULT_INITIALIZERS = (
     "lecun_normal",
 )
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+# Augmentations (kerasnn.augment presets) the ready spaces offer: shifts only for image data.
+DEFAULT_AUGMENT = ("none", "noise")
+IMAGE_AUGMENT = ("none", "shift", "noise", "shift_noise")
 
 
-def _common_space(activation_names: Sequence[str], lsuv: bool) -> dict[str, Any]:
-    space: dict[str, Any] = {
+def _common_space(
+    activation_names: Sequence[str], lsuv: bool, augment: Sequence[str]
+) -> dict[str, Any]:
+    space: dict[str, Any] = {}
+    if augment:
+        space["model.augment"] = {"choice": list(augment)}
+    space |= {
         "model.activation": {"choice": list(activation_names)},
         "model.initializer": {"choice": list(DEFAULT_INITIALIZERS)},
     }
@@ -87,15 +95,22 @@ def _common_space(activation_names: Sequence[str], lsuv: bool) -> dict[str, Any]
 
 
 def default_mlp_space(
-    activation_names: Sequence[str] = DEFAULT_ACTIVATIONS, *, lsuv: bool = True
+    activation_names: Sequence[str] = DEFAULT_ACTIVATIONS,
+    *,
+    lsuv: bool = True,
+    augment: Sequence[str] = DEFAULT_AUGMENT,
 ) -> dict[str, Any]:
-    """The ready MLP space: depth 1-3, a width per layer, activation, initializer (LSUV
-    optional), dropout, log-uniform L2 and learning rate, optimizer with conditional momentum,
-    batch size.
+    """The ready MLP space: depth 1-3, a width per layer, data augmentation, activation,
+    initializer (LSUV optional), dropout, log-uniform L2 and learning rate, optimizer with
+    conditional momentum, batch size.
 
     Args:
         activation_names: activations to choose from. Defaults to `DEFAULT_ACTIVATIONS`.
         lsuv: offer LSUV initialization as a choice. Defaults to `True`.
+        augment: `kerasnn.augment` presets to choose from (``()``: no ``model.augment``
+            entry). Defaults to `DEFAULT_AUGMENT` (none or input noise); `IMAGE_AUGMENT` adds
+            the pixel shifts, which need image data (`resolve_space` offers it for the image
+            datasets: digits, mnist, fashion_mnist).
 
     Returns:
         A declarative space (a dict), ready for `SearchSpace.from_config`.
@@ -103,21 +118,25 @@ def default_mlp_space(
     return {
         "model.depth": {"int": [1, 3]},
         "model.units": {"choice": [64, 128, 256, 512]},
-        **_common_space(activation_names, lsuv),
+        **_common_space(activation_names, lsuv, augment),
     }
 
 
 def default_cnn_space(
-    activation_names: Sequence[str] = DEFAULT_ACTIVATIONS, *, lsuv: bool = True
+    activation_names: Sequence[str] = DEFAULT_ACTIVATIONS,
+    *,
+    lsuv: bool = True,
+    augment: Sequence[str] = IMAGE_AUGMENT,
 ) -> dict[str, Any]:
     """The ready CNN space: 1-2 conv stages with sampled filters, 0-1 dense layers, and the
-    MLP space's activation/initializer/regularization/optimizer/batch-size entries."""
+    MLP space's augmentation/activation/initializer/regularization/optimizer/batch-size
+    entries (`augment` defaults to `IMAGE_AUGMENT`: a CNN's inputs are images)."""
     return {
         "model.conv_depth": {"int": [1, 2]},
         "model.conv_filters": {"choice": [16, 32, 64]},
         "model.depth": {"int": [0, 1]},
         "model.units": {"choice": [64, 128, 256]},
-        **_common_space(activation_names, lsuv),
+        **_common_space(activation_names, lsuv, augment),
     }
 
 
@@ -423,6 +442,10 @@ _VALUE_RULES = {
     "optimizer.learning_rate": ("numbers > 0", lambda v: _is_number(v) and v > 0),
     "model.l1": ("numbers >= 0", lambda v: _is_number(v) and v >= 0),
     "model.l2": ("numbers >= 0", lambda v: _is_number(v) and v >= 0),
+    "model.augment": (
+        f"preset names ({', '.join(augment.PRESETS)}) or false",
+        lambda v: v is False or (isinstance(v, str) and v in augment.PRESETS),
+    ),
 }
 
 
@@ -436,19 +459,20 @@ def _check_name(entry: str, value: Any, allowed: Sequence[str]) -> None:
 # --------------------------------------------------------------------------------------------
 # recipes with a `search:` block
 # --------------------------------------------------------------------------------------------
-SEARCH_KEYS = ("trials", "objective", "space", "max_failures")
+SEARCH_KEYS = ("trials", "objective", "space", "max_failures", "ensemble")
 
 
 def search_settings(recipe: Recipe) -> dict[str, Any]:
     """Validates a recipe's ``search:`` block; returns it with the space parsed.
 
     The block holds ``trials`` (a positive int), ``objective`` (e.g. ``val_accuracy``),
-    ``max_failures`` (consecutive failed trials that stop the search) and ``space`` (a
+    ``max_failures`` (consecutive failed trials that stop the search), ``ensemble`` (how many
+    of the best configurations are retrained and averaged into best.keras) and ``space`` (a
     space mapping, or ``default`` for the builder's ready space). All are optional.
 
     Returns:
         ``{"trials": int | None, "objective": str | None, "max_failures": int | None,
-        "space": SearchSpace}``.
+        "ensemble": int | None, "space": SearchSpace}``.
 
     Raises:
         ValueError: an unknown key or an invalid entry, named in the message.
@@ -457,7 +481,7 @@ def search_settings(recipe: Recipe) -> dict[str, Any]:
 
     block = dict(recipe.search or {})
     _check_keys("search.", block, SEARCH_KEYS)
-    for key in ("trials", "max_failures"):
+    for key in ("trials", "max_failures", "ensemble"):
         value = block.get(key)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value <= 0
@@ -477,6 +501,7 @@ def search_settings(recipe: Recipe) -> dict[str, Any]:
         "trials": block.get("trials"),
         "objective": objective,
         "max_failures": block.get("max_failures"),
+        "ensemble": block.get("ensemble"),
         "space": resolve_space(space, recipe),
     }
 
@@ -488,6 +513,7 @@ def resolve_space(space: Any, recipe: Recipe) -> SearchSpace:
     Raises:
         ValueError: an invalid entry or a key the recipe does not accept.
     """
+    from kerasnn import datasets
     from kerasnn.recipe import Recipe
 
     builder = recipe.model.get("builder", "mlp")
@@ -498,7 +524,8 @@ def resolve_space(space: Any, recipe: Recipe) -> SearchSpace:
                 f"for builder {builder!r} (ready: {', '.join(DEFAULT_SPACES)}); write one. "
                 f"Received: space={space!r}"
             )
-        space = DEFAULT_SPACES[builder]()
+        image = recipe.data.get("name") in datasets.IMAGE_DATASETS
+        space = DEFAULT_SPACES[builder](augment=IMAGE_AUGMENT if image else DEFAULT_AUGMENT)
     if not isinstance(space, SearchSpace):
         space = SearchSpace.from_config(space, builder=builder)
     elif space.builder != builder:
