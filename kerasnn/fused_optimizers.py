@@ -45,10 +45,6 @@ def _handle(variable: Any) -> tf.Tensor:
     return variable.handle
 
 
-def _cast(value: Any, dtype: Any) -> tf.Tensor:
-    return tf.cast(value, dtype)
-
-
 @keras.saving.register_keras_serializable(package="kerasnn")
 class FusedSGD(keras.optimizers.SGD):
     """`keras.optimizers.SGD` (plain, momentum or Nesterov) with a fused update.
@@ -62,7 +58,7 @@ class FusedSGD(keras.optimizers.SGD):
         if not _fusable(gradient):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
-        lr, grad = _cast(learning_rate, dtype), _cast(gradient, dtype)
+        lr, grad = tf.cast(learning_rate, dtype), tf.cast(gradient, dtype)
         if self.momentum == 0:
             tf.raw_ops.ResourceApplyGradientDescent(var=_handle(variable), alpha=lr, delta=grad)
             return None
@@ -72,7 +68,7 @@ class FusedSGD(keras.optimizers.SGD):
             accum=_handle(m),
             lr=lr,
             grad=grad,
-            momentum=_cast(self.momentum, dtype),
+            momentum=tf.cast(self.momentum, dtype),
             use_nesterov=bool(self.nesterov),
         )
         return None
@@ -106,11 +102,11 @@ class FusedRMSprop(keras.optimizers.RMSprop):
             "var": _handle(variable),
             "ms": _handle(self._velocities[index]),
             "mom": _handle(self._fused_momentums[index]),
-            "lr": _cast(learning_rate, dtype),
-            "rho": _cast(self.rho, dtype),
-            "momentum": _cast(self.momentum, dtype),
-            "epsilon": _cast(self.epsilon, dtype),
-            "grad": _cast(gradient, dtype),
+            "lr": tf.cast(learning_rate, dtype),
+            "rho": tf.cast(self.rho, dtype),
+            "momentum": tf.cast(self.momentum, dtype),
+            "epsilon": tf.cast(self.epsilon, dtype),
+            "grad": tf.cast(gradient, dtype),
         }
         if self.centered:
             tf.raw_ops.ResourceApplyCenteredRMSProp(
@@ -133,19 +129,19 @@ class FusedAdam(keras.optimizers.Adam):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
         index = self._get_variable_index(variable)
-        step = _cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = _cast(self.beta_1, dtype), _cast(self.beta_2, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         arguments = {
             "var": _handle(variable),
             "m": _handle(self._momentums[index]),
             "v": _handle(self._velocities[index]),
             "beta1_power": tf.pow(beta_1, step),
             "beta2_power": tf.pow(beta_2, step),
-            "lr": _cast(learning_rate, dtype),
+            "lr": tf.cast(learning_rate, dtype),
             "beta1": beta_1,
             "beta2": beta_2,
-            "epsilon": _cast(self.epsilon, dtype),
-            "grad": _cast(gradient, dtype),
+            "epsilon": tf.cast(self.epsilon, dtype),
+            "grad": tf.cast(gradient, dtype),
         }
         if self.amsgrad:
             tf.raw_ops.ResourceApplyAdamWithAmsgrad(

@@ -10,6 +10,7 @@ from typing import Any
 import keras
 
 from kerasnn import activations, initializers
+from kerasnn import augment as augment_mod
 from kerasnn._validation import non_negative_float, one_of, positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.layers import MaxoutChannels
@@ -86,6 +87,19 @@ def resolve_target(
             f"(one sigmoid unit). Received: outputs={outputs}"
         )
     return Target(shape, outputs, task, standardizer)
+
+
+def model_inputs(target: Target, augment: Any, seed: int | None) -> tuple[Any, Any]:
+    """The builders' `keras.Input` and the tensor after the (training-only) augmentation."""
+    inputs = keras.Input(target.input_shape, name="inputs")
+    x = augment_mod.apply(
+        inputs,
+        augment,
+        input_shape=target.input_shape,
+        standardizer=target.standardizer,
+        seed=seed,
+    )
+    return inputs, x
 
 
 def regularizer(l1: float, l2: float) -> keras.regularizers.Regularizer | None:

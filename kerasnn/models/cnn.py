@@ -8,13 +8,13 @@ from typing import Any
 import keras
 
 from kerasnn import activations, initializers
-from kerasnn import augment as augment_mod
 from kerasnn._validation import fraction, one_of, positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
     check_units,
     default_initializer,
     dense_stack_and_output,
+    model_inputs,
     pieces,
     regularizer,
     resolve_target,
@@ -98,14 +98,7 @@ def cnn(
     reg = regularizer(l1, l2)
     initializer = default_initializer(initializer, activation, "glorot_uniform")
 
-    inputs = keras.Input(target.input_shape, name="inputs")
-    x = augment_mod.apply(
-        inputs,
-        augment,
-        input_shape=target.input_shape,
-        standardizer=target.standardizer,
-        seed=seed,
-    )
+    inputs, x = model_inputs(target, augment, seed)
     for i, f in enumerate(filters, start=1):
         act = activations.layer(activation, name=f"conv_{i}_act")
         x = keras.layers.Conv2D(

@@ -7,13 +7,13 @@ from typing import Any
 
 import keras
 
-from kerasnn import augment as augment_mod
 from kerasnn._validation import fraction
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
     check_units,
     default_initializer,
     dense_stack_and_output,
+    model_inputs,
     regularizer,
     resolve_target,
 )
@@ -91,14 +91,7 @@ def mlp(
     dropout = fraction("dropout", dropout, allow_zero=True)
     reg = regularizer(l1, l2)
     initializer = default_initializer(initializer, activation, "glorot_uniform")
-    inputs = keras.Input(target.input_shape, name="inputs")
-    x = augment_mod.apply(
-        inputs,
-        augment,
-        input_shape=target.input_shape,
-        standardizer=target.standardizer,
-        seed=seed,
-    )
+    inputs, x = model_inputs(target, augment, seed)
     if len(target.input_shape) > 1:
         x = keras.layers.Flatten(name="flatten")(x)
     outputs_ = dense_stack_and_output(

@@ -8,13 +8,13 @@ from typing import Any
 import keras
 
 from kerasnn import activations, initializers
-from kerasnn import augment as augment_mod
 from kerasnn._validation import fraction, positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
     default_initializer,
     dense_block,
     dropout_layer,
+    model_inputs,
     output_layer,
     pieces,
     regularizer,
@@ -83,14 +83,7 @@ def residual_mlp(
         activation=activation, initializer=initializer, reg=reg, batchnorm=batchnorm, dropout=0.0
     )
 
-    inputs = keras.Input(target.input_shape, name="inputs")
-    x = augment_mod.apply(
-        inputs,
-        augment,
-        input_shape=target.input_shape,
-        standardizer=target.standardizer,
-        seed=seed,
-    )
+    inputs, x = model_inputs(target, augment, seed)
     if len(target.input_shape) > 1:
         x = keras.layers.Flatten(name="flatten")(x)
     x = dense_block(x, width, index=0, seed=seed_for(seed, 1), prefix="stem", **common)
