@@ -107,6 +107,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 + 2 trials, 5 epochs")
     parser.add_argument("--space", choices=("recipe", "default"), default="recipe")
+    parser.add_argument(
+        "--recipe", type=Path, default=ROOT / "recipes" / "digits_mlp.yaml", help="recipe searched"
+    )
+    parser.add_argument("--keep", type=Path, help="search folder to keep (default: a temporary)")
     parser.add_argument("--first", type=int, default=20, help="trials of the first stage")
     parser.add_argument("--total", type=int, default=50, help="trials after resuming")
     parser.add_argument(
@@ -115,7 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     first, total = (3, 5) if args.quick else (args.first, args.total)
 
-    recipe = knn.Recipe.from_yaml(ROOT / "recipes" / "digits_mlp.yaml")
+    recipe = knn.Recipe.from_yaml(args.recipe)
     if args.quick:
         recipe = recipe.with_overrides(["fit.epochs=5"])
     if args.ensemble is not None:
@@ -126,7 +130,7 @@ def main() -> None:
     sampler.start()
     # KerasTuner prints progress ("Reloading Tuner from ...") on stdout: keep stdout pure JSON.
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
-        out = Path(tmp) / "search"
+        out = args.keep if args.keep is not None else Path(tmp) / "search"
         start = time.perf_counter()
         stage1 = knn.search(recipe, max_trials=first, seed=0, directory=out, space=space)
         stage1_s = time.perf_counter() - start

@@ -92,8 +92,14 @@ def test_search_ensemble_averages_the_best_by_validation(tmp_path, iris):
     assert best == result.best
     table = json.loads((tmp_path / "s" / "results.json").read_text())["trials"]
     done = [t for t in table if t["status"] == "COMPLETED"]
-    # The members are the 3 best trials by the validation objective, in that order.
-    ranked = sorted(done, key=lambda t: -t["val_accuracy"])[:3]
+
+    # The members are the 3 best trials by the validation objective, in that order; ties
+    # are broken by the validation loss of each trial's best epoch.
+    def val_loss(trial):
+        record = tmp_path / "s" / "tuner" / f"trial_{trial['trial_id']}" / "kerasnn.json"
+        return json.loads(record.read_text())["best_metrics"]["val_loss"]
+
+    ranked = sorted(done, key=lambda t: (-t["val_accuracy"], val_loss(t)))[:3]
     assert [m["trial_id"] for m in best["members"]] == [t["trial_id"] for t in ranked]
     assert [m["score"] for m in best["members"]] == [t["val_accuracy"] for t in ranked]
     assert best["ensemble"] == 3 and best["trial_id"] == ranked[0]["trial_id"]
@@ -121,6 +127,29 @@ def test_search_ensemble_averages_the_best_by_validation(tmp_path, iris):
     assert single.best["members"][0]["test_metrics"] == single.best["test_metrics"]
     assert single.best["trial_id"] == best["trial_id"]
     assert keras.models.load_model(tmp_path / "s" / "best.keras").name == "mlp"
+
+
+def test_ties_in_the_objective_are_ranked_by_validation_loss(tmp_path):
+    from types import SimpleNamespace
+
+    from kerasnn.tuning.search import _ranked_trials
+
+    losses = {"00": 0.30, "01": 0.10, "02": 0.20, "03": None, "04": 0.05}
+    scores = {"00": 0.9, "01": 0.9, "02": 0.95, "03": 0.9, "04": None}
+    for trial_id, loss in losses.items():
+        metrics = {"val_accuracy": scores[trial_id]} | ({} if loss is None else {"val_loss": loss})
+        (tmp_path / f"{trial_id}.json").write_text(json.dumps({"best_metrics": metrics}))
+    trials = {
+        t: SimpleNamespace(trial_id=t, score=s, status="FAILED" if s is None else "COMPLETED")
+        for t, s in scores.items()
+    }
+    tuner = SimpleNamespace(
+        oracle=SimpleNamespace(trials=trials), _trial_file=lambda t: tmp_path / f"{t}.json"
+    )
+    ranked = [t.trial_id for t in _ranked_trials(tuner, "val_accuracy")]
+    assert ranked == ["02", "01", "00", "03"]  # 0.95 first; the 0.9 ties by loss, none last
+    # A minimized objective: the lowest first; val_loss itself needs no tie-break.
+    assert [t.trial_id for t in _ranked_trials(tuner, "val_loss")] == ["00", "01", "03", "02"]
 
 
 @pytest.mark.parametrize("value", [0, -1, "3", True])

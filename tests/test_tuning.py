@@ -80,6 +80,43 @@ def seed0(tmp_path_factory):
             },
             r"expected values among optimizer.name's \['sgd', 'adam'\]",
         ),
+        (
+            {"optimizer.learning_rate": {"by": "optimizer.name", "log_uniform": {"sgd": [0.1, 1]}}},
+            r"'optimizer.learning_rate.by', expected the name of an earlier choice",
+        ),
+        (
+            {
+                "optimizer.name": {"choice": ["sgd", "adam"]},
+                "optimizer.learning_rate": {"by": "optimizer.name", "log_uniform": [0.1, 1]},
+            },
+            r"'optimizer.learning_rate.log_uniform', expected with by: a mapping",
+        ),
+        (
+            {
+                "optimizer.name": {"choice": ["sgd", "adam"]},
+                "optimizer.learning_rate": {"by": "optimizer.name", "log_uniform": {"rms": [1, 2]}},
+            },
+            r"expected keys among optimizer.name's \['sgd', 'adam'\]. Received: .*\['rms'\]",
+        ),
+        (
+            {
+                "optimizer.name": {"choice": ["sgd", "adam"]},
+                "optimizer.learning_rate": {"by": "optimizer.name", "log_uniform": {"sgd": [1, 0]}},
+            },
+            r"min <= max. Received: optimizer.learning_rate=\[1, 0\] \(the log_uniform for "
+            r"optimizer.name='sgd'\)",
+        ),
+        (
+            {
+                "optimizer.name": {"choice": ["sgd", "adam"]},
+                "optimizer.learning_rate": {
+                    "by": "optimizer.name",
+                    "when": {"optimizer.name": ["sgd"]},
+                    "log_uniform": {"sgd": [0.1, 1]},
+                },
+            },
+            r"with by: exactly one of .* no when/step/default",
+        ),
     ],
 )
 def test_space_errors_name_the_entry(space, match):
@@ -127,6 +164,79 @@ def test_conditional_entries_and_per_layer_widths():
     assert config["optimizer"]["momentum"] == values["optimizer.momentum"]
 
 
+def test_ranges_per_parent_value_with_by():
+    ranges = {"sgd": [1e-2, 1.0], "momentum": [1e-3, 1e-1], "adam": [1e-4, 1e-2]}
+    space = SearchSpace.from_config(
+        {
+            "optimizer.name": {"choice": ["sgd", "momentum", "adam"]},
+            "optimizer.learning_rate": {"by": "optimizer.name", "log_uniform": ranges},
+        }
+    )
+    assert [e.when for e in space.entries[1:]] == [
+        ("optimizer.name", ("sgd",)),
+        ("optimizer.name", ("momentum",)),
+        ("optimizer.name", ("adam",)),
+    ]
+    assert all(e.log for e in space.entries[1:])
+    assert [e.label for e in space.entries[1:]] == [
+        "optimizer.learning_rate[sgd]",
+        "optimizer.learning_rate[momentum]",
+        "optimizer.learning_rate[adam]",
+    ]
+    hp = keras_tuner.HyperParameters()
+    space.declare(hp)
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective("score", "max"), max_trials=150, seed=3, hyperparameters=hp
+    )
+    seen: dict[str, list[float]] = {name: [] for name in ranges}
+    for i in range(150):
+        values = oracle.populate_space(str(i))["values"]
+        sampled = keras_tuner.HyperParameters()
+        sampled.values.update(values)
+        active = space.declare(sampled)
+        name = values["optimizer.name"]
+        # KerasTuner holds only the drawn optimizer's rate; it becomes the recipe's key.
+        assert set(values) == {"optimizer.name", f"optimizer.learning_rate[{name}]"}
+        rate = values[f"optimizer.learning_rate[{name}]"]
+        assert active == {"optimizer.name": name, "optimizer.learning_rate": rate}
+        seen[name].append(rate)
+    for name, (low, high) in ranges.items():
+        rates = np.array(seen[name])
+        assert len(rates) >= 30
+        assert np.all((rates >= low) & (rates <= high)), name
+        # log-uniform in the branch's range: the median log-rate sits near its middle
+        middle = (math.log10(low) + math.log10(high)) / 2
+        assert abs(np.median(np.log10(rates)) - middle) < 0.25 * math.log10(high / low), name
+
+
+def test_search_with_a_rate_per_optimizer(tmp_path):
+    space = {
+        "optimizer.name": {"choice": ["sgd", "adam"]},
+        "optimizer.learning_rate": {
+            "by": "optimizer.name",
+            "log_uniform": {"sgd": [0.05, 0.5], "adam": [1e-3, 1e-2]},
+        },
+    }
+    result = knn.search(_recipe(space, trials=4), seed=1, directory=tmp_path / "s")
+    assert result.completed == 4
+    names = {t["optimizer.name"] for t in result.trials}
+    assert names == {"sgd", "adam"}  # seed 1 draws both
+    for trial in result.trials:  # one rate column per optimizer, filled for the one drawn
+        name = trial["optimizer.name"]
+        other = "adam" if name == "sgd" else "sgd"
+        assert trial.get(f"optimizer.learning_rate[{other}]") is None
+        low, high = space["optimizer.learning_rate"]["log_uniform"][name]
+        assert low <= trial[f"optimizer.learning_rate[{name}]"] <= high
+    best = result.best
+    name = best["hyperparameters"]["optimizer.name"]
+    rate = best["hyperparameters"][f"optimizer.learning_rate[{name}]"]
+    assert best["recipe"]["optimizer"] == {"name": name, "learning_rate": rate}
+    model = keras.models.load_model(tmp_path / "s" / "best.keras")
+    assert float(model.optimizer.learning_rate) == pytest.approx(rate, rel=1e-6)
+    header = (tmp_path / "s" / "results.csv").read_text().splitlines()[0]
+    assert "optimizer.learning_rate[sgd],optimizer.learning_rate[adam]" in header
+
+
 def test_boolean_choices_stay_booleans():
     space = SearchSpace.from_config({"model.lsuv": {"choice": [False, True]}})
     seen = set()
@@ -146,8 +256,20 @@ def test_default_mlp_space_offers_the_lecture_menu():
     assert space["model.activation"]["choice"] == list(DEFAULT_ACTIVATIONS)
     assert space["model.lsuv"] == {"choice": [False, True]}
     assert space["optimizer.name"]["choice"] == ["sgd", "momentum", "nesterov", "rmsprop", "adam"]
-    assert space["optimizer.learning_rate"] == {"log_uniform": [1e-4, 1e-1]}
-    assert space["model.l2"]["log_uniform"] == [1e-6, 1e-2]
+    assert space["optimizer.learning_rate"] == {
+        "by": "optimizer.name",
+        "log_uniform": {
+            "sgd": [1e-2, 0.5],
+            "momentum": [1e-3, 1e-1],
+            "nesterov": [1e-3, 1e-1],
+            "rmsprop": [1e-4, 1e-2],
+            "adam": [1e-4, 1e-2],
+        },
+    }
+    assert space["model.l2"]["log_uniform"] == [1e-6, 1e-3]
+    # it parses: one learning-rate entry per optimizer, each conditional on its name
+    entries = [e for e in SearchSpace.from_config(space).entries if e.name.endswith("rate")]
+    assert [e.when[1] for e in entries] == [(name,) for name in space["optimizer.name"]["choice"]]
 
 
 def test_default_space_builds_maxout_with_lsuv():

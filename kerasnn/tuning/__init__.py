@@ -15,6 +15,8 @@ from kerasnn.tuning.search import search as search
 from kerasnn.tuning.search import write_results as write_results
 from kerasnn.tuning.spaces import DEFAULT_ACTIVATIONS as DEFAULT_ACTIVATIONS
 from kerasnn.tuning.spaces import DEFAULT_AUGMENT as DEFAULT_AUGMENT
+from kerasnn.tuning.spaces import DEFAULT_L2 as DEFAULT_L2
+from kerasnn.tuning.spaces import DEFAULT_LEARNING_RATES as DEFAULT_LEARNING_RATES
 from kerasnn.tuning.spaces import IMAGE_AUGMENT as IMAGE_AUGMENT
 from kerasnn.tuning.spaces import CNNHyperModel as CNNHyperModel
 from kerasnn.tuning.spaces import MLPHyperModel as MLPHyperModel
@@ -26,6 +28,8 @@ from kerasnn.tuning.spaces import default_mlp_space as default_mlp_space
 __all__ = [
     "DEFAULT_ACTIVATIONS",
     "DEFAULT_AUGMENT",
+    "DEFAULT_L2",
+    "DEFAULT_LEARNING_RATES",
     "IMAGE_AUGMENT",
     "CNNHyperModel",
     "MLPHyperModel",

@@ -2,12 +2,15 @@
 
 A space maps recipe keys (``section.key``) to how they are sampled::
 
-    optimizer.learning_rate: {log_uniform: [1.0e-4, 1.0e-1]}
+    model.l2: {log_uniform: [1.0e-6, 1.0e-3]}
     model.dropout: {uniform: [0.0, 0.5]}
     model.depth: {int: [1, 3]}
     model.units: {choice: [64, 128, 256]}      # one width per hidden layer (units_1, units_2…)
     optimizer.name: {choice: [sgd, momentum, adam]}
     optimizer.momentum: {uniform: [0.5, 0.99], when: {optimizer.name: [momentum]}}
+    optimizer.learning_rate:                    # one range per optimizer; one for all would be
+      by: optimizer.name                        #   {log_uniform: [1.0e-4, 1.0e-1]}
+      log_uniform: {sgd: [1.0e-2, 0.5], momentum: [1.0e-3, 0.1], adam: [1.0e-4, 1.0e-2]}
     fit.batch_size: {choice: [32, 64]}
     model.batchnorm: false                      # a bare value is fixed
 
@@ -17,7 +20,10 @@ lists and data-dependent steps: ``model.depth`` with ``model.units`` gives the M
 (the CNN's ``dense``) with one sampled width per layer; ``model.conv_depth`` with
 ``model.conv_filters`` gives the CNN's ``filters``. ``model.lsuv: {choice: [false, true]}``
 samples the recipe's LSUV switch (`kerasnn.lsuv`). ``when`` makes an entry conditional on an
-earlier ``choice`` or ``int`` entry (KerasTuner's conditional scopes).
+earlier ``choice`` or ``int`` entry (KerasTuner's conditional scopes); ``by`` gives an entry
+its own range (or options) for each value of an earlier entry — one conditional KerasTuner
+hyperparameter per value, named ``key[value]`` (``optimizer.learning_rate[adam]``: a column of
+the results table each), written to the recipe key of the value drawn.
 
 Every entry is checked when the space is parsed — before the first trial — and errors name
 the entry: an empty choice, ``min > max``, a log range that is not > 0, an unknown key, an
@@ -63,6 +69,17 @@ DEFAULT_INITIALIZERS = (
     "lecun_normal",
 )
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+# Log-uniform learning-rate range of each optimizer (``by: optimizer.name``): the adaptive
+# ones around their 1e-3 default, momentum a decade below plain SGD (its step is lr / (1 - m)).
+DEFAULT_LEARNING_RATES = {
+    "sgd": (1e-2, 0.5),
+    "momentum": (1e-3, 1e-1),
+    "nesterov": (1e-3, 1e-1),
+    "rmsprop": (1e-4, 1e-2),
+    "adam": (1e-4, 1e-2),
+}
+# Log-uniform L2 penalty (Keras's l2 * sum(w^2)); above 1e-3 it dominates the loss of a wide MLP.
+DEFAULT_L2 = (1e-6, 1e-3)
 # Augmentations (kerasnn.augment presets) the ready spaces offer: shifts only for image data.
 DEFAULT_AUGMENT = ("none", "noise")
 IMAGE_AUGMENT = ("none", "shift", "noise", "shift_noise")
@@ -72,6 +89,7 @@ def _common_space(
     activation_names: Sequence[str], lsuv: bool, augment: Sequence[str]
 ) -> dict[str, Any]:
     space: dict[str, Any] = {}
+    optimizer_names = DEFAULT_OPTIMIZERS
     if augment:
         space["model.augment"] = {"choice": list(augment)}
     space |= {
@@ -82,13 +100,16 @@ def _common_space(
         space["model.lsuv"] = {"choice": [False, True]}
     space |= {
         "model.dropout": {"uniform": [0.0, 0.5]},
-        "model.l2": {"log_uniform": [1e-6, 1e-2]},
-        "optimizer.name": {"choice": list(DEFAULT_OPTIMIZERS)},
+        "model.l2": {"log_uniform": list(DEFAULT_L2)},
+        "optimizer.name": {"choice": list(optimizer_names)},
         "optimizer.momentum": {
             "uniform": [0.5, 0.99],
             "when": {"optimizer.name": ["momentum", "nesterov"]},
         },
-        "optimizer.learning_rate": {"log_uniform": [1e-4, 1e-1]},
+        "optimizer.learning_rate": {
+            "by": "optimizer.name",
+            "log_uniform": {name: list(DEFAULT_LEARNING_RATES[name]) for name in optimizer_names},
+        },
         "fit.batch_size": {"choice": [16, 32, 64, 128]},
     }
     return space
@@ -168,6 +189,10 @@ class Entry:
         step: grid step for ranges (`None`: continuous). Defaults to `None`.
         when: ``(parent entry, allowed parent values)`` or `None`.
         default: the value a grid search starts from. Defaults to KerasTuner's.
+        label: the KerasTuner hyperparameter's name (a column of the results table), when it
+            is not `name`: ``by`` gives each parent value its own, e.g.
+            ``optimizer.learning_rate[adam]`` (KerasTuner keeps one value per name, so
+            same-named conditional hyperparameters would overwrite each other).
     """
 
     name: str
@@ -176,6 +201,7 @@ class Entry:
     step: Any = None
     when: tuple[str, tuple[Any, ...]] | None = None
     default: Any = None
+    label: str | None = None
 
     @property
     def log(self) -> bool:
@@ -183,8 +209,9 @@ class Entry:
         return self.kind == "log_uniform"
 
     def declare(self, hp: keras_tuner.HyperParameters, name: str | None = None) -> Any:
-        """Declares the entry on `hp` (under `name`, default its own) and returns its value."""
-        name = name or self.name
+        """Declares the entry on `hp` (under `name`, default its label or name) and returns its
+        value."""
+        name = name or self.label or self.name
         extra = {} if self.default is None else {"default": self.default}
         if self.kind == "fixed":
             return hp.Fixed(name, self.values[0])
@@ -203,7 +230,51 @@ class Entry:
         )
 
 
-def _parse_entry(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> Entry:
+def _parent_options(where: str, parent: Any, earlier: Mapping[str, Entry]) -> tuple[Any, ...]:
+    """The options of `parent`, an earlier choice/int entry that `where` is conditional on."""
+    if parent not in earlier or earlier[parent].kind not in ("choice", "int"):
+        raise _entry_error(where, "the name of an earlier choice or int entry of the space", parent)
+    options = earlier[parent].values
+    if earlier[parent].kind == "int":
+        options = tuple(range(options[0], options[1] + 1))
+    return options
+
+
+def _parse_entry(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> list[Entry]:
+    """Parses one entry of a space: one `Entry`, or one per parent value with ``by``."""
+    if not isinstance(spec, Mapping) or "by" not in spec:
+        return [_parse_one(name, spec, earlier)]
+    parent = spec["by"]
+    kinds = [k for k in spec if k in KINDS]
+    unknown = [k for k in spec if k not in (*KINDS, "by")]
+    if unknown or len(kinds) != 1:
+        raise _entry_error(
+            name,
+            f"with by: exactly one of {', '.join(KINDS)} (a mapping parent value -> its range "
+            "or options) and no when/step/default",
+            dict(spec),
+        )
+    kind = kinds[0]
+    options = _parent_options(f"{name}.by", parent, earlier)
+    per_value = spec[kind]
+    if not isinstance(per_value, Mapping) or not per_value:
+        raise _entry_error(
+            f"{name}.{kind}", f"with by: a mapping {{{parent} value: {kind} value}}", per_value
+        )
+    bad = [v for v in per_value if v not in options]
+    if bad:
+        raise _entry_error(f"{name}.{kind}", f"keys among {parent}'s {list(options)}", bad)
+    entries = []
+    for value, raw in per_value.items():
+        try:
+            entry = _parse_one(name, {kind: raw, "when": {parent: [value]}}, earlier)
+        except ValueError as err:
+            raise ValueError(f"{err} (the {kind} for {parent}={value!r})") from None
+        entries.append(dataclasses.replace(entry, label=f"{name}[{value}]"))
+    return entries
+
+
+def _parse_one(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> Entry:
     if not isinstance(name, str) or name.count(".") != 1 or name.split(".")[0] not in SECTIONS:
         raise ValueError(
             f"Received an invalid search entry name, expected section.key with section one of "
@@ -257,15 +328,7 @@ def _parse_entry(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> Entry:
             raise _entry_error(f"{name}.when", "a mapping {earlier_entry: [values]}", when)
         (parent, allowed), *_ = when.items()
         allowed = tuple(allowed) if isinstance(allowed, list) else (allowed,)
-        if parent not in earlier or earlier[parent].kind not in ("choice", "int"):
-            raise _entry_error(
-                f"{name}.when",
-                "the name of an earlier choice or int entry of the space",
-                parent,
-            )
-        options = earlier[parent].values
-        if earlier[parent].kind == "int":
-            options = tuple(range(options[0], options[1] + 1))
+        options = _parent_options(f"{name}.when", parent, earlier)
         bad = [v for v in allowed if v not in options]
         if bad or not allowed:
             raise _entry_error(
@@ -305,10 +368,14 @@ class SearchSpace:
                 "Received an invalid value for argument space, expected a non-empty mapping of "
                 f"recipe keys to sampling rules. Received: space={config!r}"
             )
-        parsed: dict[str, Entry] = {}
+        parsed: dict[str, Entry] = {}  # possible parents: the entries that are not per value
+        entries: list[Entry] = []
         for name, spec in config.items():
-            parsed[name] = _parse_entry(name, spec, parsed)
-        space = cls(tuple(parsed.values()), builder=builder)
+            branches = _parse_entry(name, spec, parsed)
+            entries += branches
+            if len(branches) == 1 and not (isinstance(spec, Mapping) and "by" in spec):
+                parsed[name] = branches[0]
+        space = cls(tuple(entries), builder=builder)
         space._check_values()
         return space
 
