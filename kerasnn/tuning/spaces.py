@@ -89,7 +89,6 @@ def _common_space(
     activation_names: Sequence[str], lsuv: bool, augment: Sequence[str]
 ) -> dict[str, Any]:
     space: dict[str, Any] = {}
-    optimizer_names = DEFAULT_OPTIMIZERS
     if augment:
         space["model.augment"] = {"choice": list(augment)}
     space |= {
@@ -101,14 +100,14 @@ def _common_space(
     space |= {
         "model.dropout": {"uniform": [0.0, 0.5]},
         "model.l2": {"log_uniform": list(DEFAULT_L2)},
-        "optimizer.name": {"choice": list(optimizer_names)},
+        "optimizer.name": {"choice": list(DEFAULT_OPTIMIZERS)},
         "optimizer.momentum": {
             "uniform": [0.5, 0.99],
             "when": {"optimizer.name": ["momentum", "nesterov"]},
         },
         "optimizer.learning_rate": {
             "by": "optimizer.name",
-            "log_uniform": {name: list(DEFAULT_LEARNING_RATES[name]) for name in optimizer_names},
+            "log_uniform": {name: list(rates) for name, rates in DEFAULT_LEARNING_RATES.items()},
         },
         "fit.batch_size": {"choice": [16, 32, 64, 128]},
     }
@@ -373,7 +372,7 @@ class SearchSpace:
         for name, spec in config.items():
             branches = _parse_entry(name, spec, parsed)
             entries += branches
-            if len(branches) == 1 and not (isinstance(spec, Mapping) and "by" in spec):
+            if branches[0].label is None:  # not per value: may be a later entry's parent
                 parsed[name] = branches[0]
         space = cls(tuple(entries), builder=builder)
         space._check_values()
