@@ -7,6 +7,7 @@ Every error names the argument, states the rule and shows what was received, in 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +18,11 @@ def invalid(argument: str, expected: str, value: Any) -> ValueError:
         f"Received an invalid value for argument {argument}, expected {expected}. "
         f"Received: {argument}={value!r}"
     )
+
+
+def is_number(value: Any) -> bool:
+    """Whether `value` is a finite int or float (bools are not numbers here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def positive_int(argument: str, value: Any) -> int:

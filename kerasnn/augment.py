@@ -49,6 +49,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasnn._validation import is_number
+
 __all__ = ["KEYS", "PRESETS", "apply", "names", "resolve"]
 
 KEYS = ("shift", "rotation", "zoom", "noise", "image_shape")
@@ -71,10 +73,6 @@ def _invalid(key: str, expected: str, value: Any) -> ValueError:
         f"Received an invalid value for argument augment.{key}, expected {expected}. "
         f"Received: {key}={value!r}"
     )
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def resolve(augment: Any) -> dict[str, Any]:
@@ -120,13 +118,13 @@ def resolve(augment: Any) -> dict[str, Any]:
     if isinstance(shift, bool) or not isinstance(shift, int) or shift < 0:
         raise _invalid("shift", "an integer number of pixels >= 0", shift)
     rotation = augment.get("rotation", 0)
-    if not _number(rotation) or not 0 <= rotation <= 180:
+    if not is_number(rotation) or not 0 <= rotation <= 180:
         raise _invalid("rotation", "a number of degrees in [0, 180]", rotation)
     zoom = augment.get("zoom", 0)
-    if not _number(zoom) or not 0 <= zoom < 1:
+    if not is_number(zoom) or not 0 <= zoom < 1:
         raise _invalid("zoom", "a fraction in [0, 1)", zoom)
     noise = augment.get("noise", 0)
-    if not _number(noise) or noise < 0:
+    if not is_number(noise) or noise < 0:
         raise _invalid("noise", "a standard deviation >= 0", noise)
     for key, value in (("shift", shift), ("rotation", rotation), ("zoom", zoom)):
         if value:

@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras_tuner
 
 from kerasnn import activations, augment, initializers, optimizers
-from kerasnn._validation import one_of
+from kerasnn._validation import is_number, one_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -173,10 +172,6 @@ def _entry_error(name: str, expected: str, received: Any) -> ValueError:
     )
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """One validated entry of a space.
@@ -299,13 +294,13 @@ def _parse_one(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> Entry:
             raise _entry_error(name, "a non-empty list for choice", raw)
         if not all(isinstance(v, str | int | float | bool) for v in raw):
             raise _entry_error(name, "choice values that are strings, numbers or booleans", raw)
-        if len({type(v) for v in raw}) > 1 and not all(_is_number(v) for v in raw):
+        if len({type(v) for v in raw}) > 1 and not all(is_number(v) for v in raw):
             raise _entry_error(name, "choice values of one type", raw)
         if len(set(raw)) != len(raw):
             raise _entry_error(name, "distinct choice values", raw)
         values: tuple[Any, ...] = tuple(raw)
     else:
-        if not isinstance(raw, list) or len(raw) != 2 or not all(_is_number(v) for v in raw):
+        if not isinstance(raw, list) or len(raw) != 2 or not all(is_number(v) for v in raw):
             raise _entry_error(name, f"{kind}: [min, max] with two finite numbers", raw)
         low, high = raw
         if kind == "int" and not all(isinstance(v, int) for v in raw):
@@ -318,7 +313,7 @@ def _parse_one(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> Entry:
             raise _entry_error(name, "log_uniform: [min, max] with 0 < min (a log range)", raw)
         values = (low, high)
     step = spec.get("step")
-    if step is not None and (kind == "choice" or not _is_number(step) or step <= 0):
+    if step is not None and (kind == "choice" or not is_number(step) or step <= 0):
         raise _entry_error(f"{name}.step", "a number > 0, only for int/uniform/log_uniform", step)
     when = spec.get("when")
     condition = None
@@ -502,12 +497,12 @@ def _positive_int(v: Any) -> bool:
 
 
 _VALUE_RULES = {
-    "model.dropout": ("rates in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
+    "model.dropout": ("rates in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
     "fit.batch_size": ("positive integers", _positive_int),
     "fit.epochs": ("positive integers", _positive_int),
-    "optimizer.learning_rate": ("numbers > 0", lambda v: _is_number(v) and v > 0),
-    "model.l1": ("numbers >= 0", lambda v: _is_number(v) and v >= 0),
-    "model.l2": ("numbers >= 0", lambda v: _is_number(v) and v >= 0),
+    "optimizer.learning_rate": ("numbers > 0", lambda v: is_number(v) and v > 0),
+    "model.l1": ("numbers >= 0", lambda v: is_number(v) and v >= 0),
+    "model.l2": ("numbers >= 0", lambda v: is_number(v) and v >= 0),
     "model.augment": (
         f"preset names ({', '.join(augment.PRESETS)}) or false",
         lambda v: v is False or (isinstance(v, str) and v in augment.PRESETS),
