@@ -7,7 +7,9 @@ search:
 
 - the seed is honoured exactly, 0 included (KerasTuner's oracle turns a falsy seed into a random
   one; kerasnn sets the oracle's seed back through its public `get_state`/`set_state`);
-- memory is released between trials (`keras.backend.clear_session` and a garbage collection);
+- memory is released between trials: `keras.backend.clear_session`, the trial's entries in
+  TensorFlow's gradient registry (which otherwise pin every trial's traced graphs, about 6.5 MB
+  a fit; see `kerasnn.tuning._graph_memory`) and a garbage collection;
 - a failed trial (NaN loss, a sampled combination the builder refuses, out of memory) is
   recorded with its reason and the search goes on; a configuration error stops it before the
   first trial;
@@ -48,6 +50,7 @@ from kerasnn import training
 from kerasnn._validation import positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.recipe import Recipe
+from kerasnn.tuning import _graph_memory
 from kerasnn.tuning.spaces import RecipeHyperModel, search_settings
 
 PROJECT = "tuner"  # KerasTuner's project folder inside the search directory
@@ -120,6 +123,7 @@ class _Tuner(keras_tuner.Tuner):
         self.seed = seed
         self.base_fit_arguments = dict(fit_arguments)
         self.results = results
+        self._graphs_before: frozenset[str] | None = None
         super().__init__(oracle, hypermodel, **kwargs)
 
     def _trial_file(self, trial_id: str) -> Path:
@@ -131,6 +135,7 @@ class _Tuner(keras_tuner.Tuner):
         hp = trial.hyperparameters
         keras.backend.clear_session()
         gc.collect()
+        self._graphs_before = _graph_memory.snapshot()
         record: dict[str, Any] = {
             "trial_id": trial.trial_id,
             "tuner_id": self.tuner_id,
@@ -186,6 +191,8 @@ class _Tuner(keras_tuner.Tuner):
             raise
         finally:
             keras.backend.clear_session()
+            _graph_memory.release(self._graphs_before)  # the trial's graphs (TF #97697)
+            self._graphs_before = None
             gc.collect()
             write_results(self.results)
 

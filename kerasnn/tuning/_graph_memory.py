@@ -1,0 +1,62 @@
+"""Frees the graphs a finished trial leaves pinned in TensorFlow's gradient registry.
+
+Every `keras.Model.fit` on the TensorFlow backend traces its train and test steps; each trace
+calls `tf.distribute`'s ``ReplicaContext.all_reduce``, whose `tf.custom_gradient` registers a
+gradient function named ``CustomGradient-<n>`` in TensorFlow's global gradient registry and
+never removes it. The registered closure holds tensors of the traced graph, so the graph, its
+`FuncGraph` objects and the native memory behind them outlive `keras.backend.clear_session()`
+and the model: about 6.5 MB per fit of a 64-128-128-10 MLP on this machine, 22 `FuncGraph`s
+each (TensorFlow issue #97697, Keras #20245; TensorFlow 2.21, Keras 3.15). A search of
+thousands of trials in one process grows by gigabytes.
+
+A trial's model is discarded when the trial ends, so the entries registered while it ran are
+dead: `release` deletes exactly those (named ``CustomGradient-*`` and absent from the snapshot
+taken before the trial), after which a garbage collection frees the graphs. Entries of models
+that outlive the trial are left alone. TensorFlow has no public way to unregister a gradient,
+so this reaches the registry through ``tensorflow.python.framework.ops``; if a TensorFlow
+release moves it, `snapshot` returns `None` and `release` does nothing (the leak stays, nothing
+breaks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PREFIX = "CustomGradient-"
+
+
+def _registry() -> dict[str, Any] | None:
+    """TensorFlow's gradient registry (name -> entry), or `None` where it is not found."""
+    try:
+        from tensorflow.python.framework import ops
+    except ImportError:
+        return None
+    entries = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    return entries if isinstance(entries, dict) else None
+
+
+def snapshot() -> frozenset[str] | None:
+    """The names of the custom gradients registered now (`None`: registry not reachable)."""
+    entries = _registry()
+    return None if entries is None else frozenset(k for k in entries if k.startswith(PREFIX))
+
+
+def release(before: frozenset[str] | None) -> int:
+    """Unregisters the custom gradients registered since `before` (a `snapshot`).
+
+    Call it once the models built since the snapshot are discarded (after
+    `keras.backend.clear_session()`), then collect garbage.
+
+    Args:
+        before: what `snapshot` returned before the trial. `None` does nothing.
+
+    Returns:
+        How many entries were removed.
+    """
+    entries = _registry()
+    if before is None or entries is None:
+        return 0
+    stale = [k for k in list(entries) if k.startswith(PREFIX) and k not in before]
+    for name in stale:
+        entries.pop(name, None)
+    return len(stale)
