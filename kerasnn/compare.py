@@ -54,6 +54,7 @@ from typing import Any
 
 import yaml
 
+from kerasnn import _graph_memory
 from kerasnn.recipe import Recipe, _unknown_key_error
 
 __all__ = [
@@ -407,7 +408,10 @@ class Experiment:
         results: list[VariantResult] = []
         for index, (variant, recipe, folder, action) in enumerate(plans, start=1):
             if action != "reuse":
-                recipe.run(folder, resume=action == "resume", overwrite=overwrite, verbose=verbose)
+                with _graph_memory.releasing():  # the variant's model is discarded
+                    recipe.run(
+                        folder, resume=action == "resume", overwrite=overwrite, verbose=verbose
+                    )
             result = VariantResult.read(variant, folder)
             results.append(result)
             _write_tables(out, results)

@@ -9,7 +9,7 @@ search:
   one; kerasnn sets the oracle's seed back through its public `get_state`/`set_state`);
 - memory is released between trials: `keras.backend.clear_session`, the trial's entries in
   TensorFlow's gradient registry (which otherwise pin every trial's traced graphs, about 6.5 MB
-  a fit; see `kerasnn.tuning._graph_memory`) and a garbage collection;
+  a fit; see `kerasnn._graph_memory`) and a garbage collection;
 - a failed trial (NaN loss, a sampled combination the builder refuses, out of memory) is
   recorded with its reason and the search goes on; a configuration error stops it before the
   first trial;
@@ -46,11 +46,10 @@ import keras
 import keras_tuner
 import numpy as np
 
-from kerasnn import training
+from kerasnn import _graph_memory, training
 from kerasnn._validation import positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.recipe import Recipe
-from kerasnn.tuning import _graph_memory
 from kerasnn.tuning.spaces import RecipeHyperModel, search_settings
 
 PROJECT = "tuner"  # KerasTuner's project folder inside the search directory

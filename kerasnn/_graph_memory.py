@@ -1,4 +1,4 @@
-"""Frees the graphs a finished trial leaves pinned in TensorFlow's gradient registry.
+"""Frees the graphs that discarded models leave pinned in TensorFlow's gradient registry.
 
 Every `keras.Model.fit` on the TensorFlow backend traces its train and test steps; each trace
 calls `tf.distribute`'s ``ReplicaContext.all_reduce``, whose `tf.custom_gradient` registers a
@@ -9,17 +9,23 @@ and the model: about 6.5 MB per fit of a 64-128-128-10 MLP on this machine, 22 `
 each (TensorFlow issue #97697, Keras #20245; TensorFlow 2.21, Keras 3.15). A search of
 thousands of trials in one process grows by gigabytes.
 
-A trial's model is discarded when the trial ends, so the entries registered while it ran are
-dead: `release` deletes exactly those (named ``CustomGradient-*`` and absent from the snapshot
-taken before the trial), after which a garbage collection frees the graphs. Entries of models
-that outlive the trial are left alone. TensorFlow has no public way to unregister a gradient,
-so this reaches the registry through ``tensorflow.python.framework.ops``; if a TensorFlow
-release moves it, `snapshot` returns `None` and `release` does nothing (the leak stays, nothing
-breaks).
+Where kerasnn trains models in a loop and discards each (a search's trials, an experiment's
+variants), the entries registered during one iteration are dead once it ends: `release`
+deletes exactly those (named ``CustomGradient-*`` and absent from the snapshot taken before),
+after which a garbage collection frees the graphs; `releasing` wraps one iteration. Entries of
+models that outlive the iteration are left alone; a model trained inside it stays usable (its
+train step is already traced; a retrace registers new entries).
+
+TensorFlow has no public way to unregister a gradient, so this reaches the registry through
+``tensorflow.python.framework.ops``; if a TensorFlow release moves it, `snapshot` returns
+`None` and `release` does nothing (the leak stays, nothing breaks).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from typing import Any
 
 PREFIX = "CustomGradient-"
@@ -44,8 +50,7 @@ def snapshot() -> frozenset[str] | None:
 def release(before: frozenset[str] | None) -> int:
     """Unregisters the custom gradients registered since `before` (a `snapshot`).
 
-    Call it once the models built since the snapshot are discarded (after
-    `keras.backend.clear_session()`), then collect garbage.
+    Call it when the models built since the snapshot are discarded, then collect garbage.
 
     Args:
         before: what `snapshot` returned before the trial. `None` does nothing.
@@ -60,3 +65,15 @@ def release(before: frozenset[str] | None) -> int:
     for name in stale:
         entries.pop(name, None)
     return len(stale)
+
+
+@contextlib.contextmanager
+def releasing() -> Iterator[None]:
+    """Releases, on exit, the custom gradients registered inside the block, then collects
+    garbage; for a block whose models are discarded at its end."""
+    before = snapshot()
+    try:
+        yield
+    finally:
+        release(before)
+        gc.collect()

@@ -1,4 +1,4 @@
-"""Memory between trials: the trial's graphs pinned in TF's gradient registry are freed."""
+"""Models discarded in a loop (search trials, experiment variants) free their TF graphs."""
 
 import gc
 
@@ -8,7 +8,7 @@ import pytest
 from tensorflow.python.framework import func_graph
 
 import kerasnn as knn
-from kerasnn.tuning import _graph_memory
+from kerasnn import _graph_memory
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +43,16 @@ def test_release_frees_a_discarded_models_graphs(iris):
     assert _graph_memory.snapshot() == entries
 
 
-def test_release_leaves_a_live_model_trainable(iris):
-    model, first = _fit(iris, epochs=3)  # registered before the snapshot: kept
+def test_release_keeps_older_entries_and_leaves_a_live_model_trainable(iris):
+    _fit(iris)  # registered before the snapshot: kept
     kept = _graph_memory.snapshot()
-    before = _graph_memory.snapshot()
-    _fit(iris)
-    assert _graph_memory.release(before) > 0
-    assert kept <= _graph_memory.snapshot()
-    loss = float(first.history["loss"][-1])
-    again = knn.fit(model, iris, epochs=3, verbose=0, seed=0)
+    with _graph_memory.releasing():
+        model, first = _fit(iris, epochs=3)
+    assert _graph_memory.snapshot() == kept
+    again = knn.fit(model, iris, epochs=3, verbose=0, seed=0)  # the released model trains on
     assert np.isfinite(again.history["loss"]).all()
-    assert again.history["loss"][-1] < loss
+    assert again.history["loss"][-1] < first.history["loss"][-1]
+    assert _graph_memory.snapshot() == kept  # no retrace: the train step was already traced
 
 
 def test_release_without_a_registry_does_nothing(monkeypatch, iris):
@@ -93,3 +92,23 @@ def test_search_keeps_no_graph_of_its_trials(tmp_path):
         assert result.best is not None
         left.append(len(_graph_memory.snapshot() - before))
     assert left[0] == left[1]
+
+
+def test_compare_keeps_no_graph_of_its_variants(tmp_path):
+    from kerasnn.compare import Experiment
+
+    base = {
+        "name": "tiny",
+        "data": {"name": "iris"},
+        "model": {"hidden": [8]},
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+        "fit": {"epochs": 2},
+    }
+    left = []
+    for n in (1, 3):
+        variants = {f"lr{i}": {"optimizer.learning_rate": 0.01 * (i + 1)} for i in range(n)}
+        experiment = Experiment.from_dict({"name": "tiny", "base": base, "variants": variants})
+        before = _graph_memory.snapshot()
+        experiment.run(tmp_path / str(n), log=None)
+        left.append(len(_graph_memory.snapshot() - before))
+    assert left == [0, 0]
