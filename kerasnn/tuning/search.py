@@ -594,16 +594,17 @@ def search(
     trials, specs = read_trials(out)
     if trials:
         plot_results(trials, specs, objective, out / "results.png")
-    best = _retrain_best(
-        tuner,
-        hypermodel,
-        data,
-        out,
-        seed=seed,
-        objective=objective,
-        base_fit=base_fit,
-        ensemble=ensemble,
-    )
+    with _graph_memory.releasing():  # the retrained models are saved, then discarded
+        best = _retrain_best(
+            tuner,
+            hypermodel,
+            data,
+            out,
+            seed=seed,
+            objective=objective,
+            base_fit=base_fit,
+            ensemble=ensemble,
+        )
     return SearchResult(out, objective, direction(objective), rows, best, role)
 
 
