@@ -53,7 +53,8 @@ def release(before: frozenset[str] | None) -> int:
     Call it when the models built since the snapshot are discarded, then collect garbage.
 
     Args:
-        before: what `snapshot` returned before the trial. `None` does nothing.
+        before: what `snapshot` returned before those models were built. `None` does
+            nothing.
 
     Returns:
         How many entries were removed.
