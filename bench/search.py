@@ -21,7 +21,8 @@ What is measured:
     ``best_single_test_accuracy_20`` / ``_50`` is the best configuration alone (what
     ``ensemble: 1`` reports) and ``member_test_accuracies_*`` each member's, for comparison
     only. ``trials_per_min`` is 20 / the first stage's wall time in minutes (retraining of the
-    members included).
+    members included); ``retrain_s_20`` is the part of it spent retraining the members and
+    ``first_stage_without_retrain_s`` the rest (the 20 trials themselves).
 
     Memory: a thread samples the process's resident set size (``/proc/self/statm``) every
     0.2 s; ``rss_mb_at_trial`` is the RSS when trials 1, 2, 10, 20, 30, 40 and 50 start,
@@ -53,7 +54,9 @@ What is measured:
     98.89 % (seed 0) and 98.89 % / 99.17 % (seed 1); re-ranking the 8 best by 3-fold
     cross-validation on the train split before retraining 98.89 % / 98.89 % (seed 0, +4 min a
     stage). Test images 136 and 333 (two 8s) are missed by every ensemble so far, 333 by SVC
-    too: 99.2 % means no other error.
+    too: 99.2 % means no other error. Over seeds 0-4 (the README's table) the recipe reaches
+    99.2 % in 2 of 10 measurements (after 20 and after 50 trials); the typical result is
+    99.17 %, 3 errors.
 
     For reference, ``svc_test_accuracy`` is scikit-learn's ``SVC()`` on the standardized split
     and ``svc_c10_gamma0.001_raw_pixels_test_accuracy`` a tuned SVC on raw pixels of the same
@@ -115,6 +118,11 @@ class RssSampler(threading.Thread):
 def members(stage: knn.tuning.SearchResult) -> list[float]:
     """Each retrained member's test accuracy, best validation score first."""
     return [round(m["test_metrics"]["accuracy"], 4) for m in stage.best["members"]]
+
+
+def retrain_seconds(stage: knn.tuning.SearchResult) -> float:
+    """Wall time spent retraining the stage's ensemble members on train+validation."""
+    return round(sum(m.get("retrain_seconds") or 0.0 for m in stage.best["members"]), 1)
 
 
 def augments(stage: knn.tuning.SearchResult) -> list[str | None]:
@@ -188,6 +196,8 @@ def main() -> None:
         "trials_total": total,
         "first_stage_s": round(stage1_s, 1),
         "resume_stage_s": round(stage2_s, 1),
+        f"retrain_s_{first}": retrain_seconds(stage1),
+        "first_stage_without_retrain_s": round(stage1_s - retrain_seconds(stage1), 1),
         "trials_per_min": round(first / (stage1_s / 60), 2),
         "median_trial_s": round(sorted(trial_seconds)[len(trial_seconds) // 2], 2),
         "ensemble": stage2.best["ensemble"],
@@ -215,6 +225,7 @@ def main() -> None:
             else None
         ),
         "targets": {"best_test_accuracy": 0.992, "first_20_trials_max_s": 600},
+        "target_met_time": stage1_s <= 600,
         "target_met_test_accuracy": stage1.best["test_metrics"]["accuracy"] >= 0.992
         and stage2.best["test_metrics"]["accuracy"] >= 0.992,
         "loadavg_1min_before": round(load_before, 2),
