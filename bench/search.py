@@ -186,6 +186,7 @@ def main() -> None:
     marks = [m for m in (1, 2, 10, 20, 30, 40, 50) if m <= total]
     rss = {str(m): sampler.at(starts[m - 1]) for m in marks if (m - 1) in starts}
     last = max((int(m) for m in rss if rss[m] is not None), default=0)
+    retrain_s = retrain_seconds(stage1)
     trial_seconds = [t["seconds"] for t in stage2.trials if t["seconds"] is not None]
     report = {
         "bench": "search",
@@ -196,8 +197,8 @@ def main() -> None:
         "trials_total": total,
         "first_stage_s": round(stage1_s, 1),
         "resume_stage_s": round(stage2_s, 1),
-        f"retrain_s_{first}": retrain_seconds(stage1),
-        "first_stage_without_retrain_s": round(stage1_s - retrain_seconds(stage1), 1),
+        f"retrain_s_{first}": retrain_s,
+        "first_stage_without_retrain_s": round(stage1_s - retrain_s, 1),
         "trials_per_min": round(first / (stage1_s / 60), 2),
         "median_trial_s": round(sorted(trial_seconds)[len(trial_seconds) // 2], 2),
         "ensemble": stage2.best["ensemble"],
