@@ -10,7 +10,9 @@ The lectures' five-step recipe, one call per step::
     print(knn.evaluate(model, data))
 
 Importing kerasnn is cheap: TensorFlow, Keras, matplotlib and KerasTuner are imported the first
-time a name that needs them is used.
+time a name that needs them is used. kerasnn's custom Keras objects (layers, constraints,
+schedules, optimizer loaders) are registered as soon as Keras is imported, so after
+``import kerasnn`` plain `keras.saving.load_model` opens every file kerasnn writes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+from kerasnn._registration import register_when_keras_loads as _register_when_keras_loads
+
+_register_when_keras_loads()
 
 # Public name -> module that defines it. Modules are imported on first access (PEP 562).
 _LAZY_ATTRS: dict[str, str] = {

@@ -114,7 +114,7 @@ def _train(args: argparse.Namespace) -> int:
             return EXIT_TRAINING_FAILED
     if result.fit.stop_reason == "nan_loss":
         print(f"kerasnn: {result.fit.message}", file=sys.stderr)
-        print(f"kerasnn: run folder (best weights so far): {result.run_dir}", file=sys.stderr)
+        print(f"kerasnn: run folder: {result.run_dir}", file=sys.stderr)
         return EXIT_TRAINING_FAILED
     print(f"kerasnn: {result.summary()}")
     return EXIT_OK
@@ -126,7 +126,9 @@ def _add_export(sub: argparse._SubParsersAction, name: str) -> None:
         help="export a trained model as a verified SavedModel or .keras file",
         description=(
             "Export a run folder's model (or a .keras file) for serving. From a run folder the "
-            "training split's standardization is baked in, so the artifact takes raw inputs. "
+            "loader's whole input transform (reshape, rescaling such as the digits' /16, the "
+            "training split's standardization) is baked in, so the artifact takes the values "
+            "the data source gives (load_digits().data's 0-16 pixels, a CSV's columns). "
             "The artifact is written to a hidden sibling, reloaded in a fresh process and "
             "compared with the in-memory model (max abs diff <= 1e-5), then renamed into place."
         ),
@@ -143,8 +145,9 @@ def _add_export(sub: argparse._SubParsersAction, name: str) -> None:
     cmd.add_argument(
         "--no-standardize",
         action="store_true",
-        help="from a run folder: do not bake the standardization in (the artifact then takes "
-        "standardized inputs, like the model in the run folder)",
+        help="from a run folder: bake no input transform in; the artifact then takes what the "
+        "model was trained on: kerasnn.datasets.load(...)'s x_train/x_test (rescaled and "
+        "standardized), like the model in the run folder",
     )
     cmd.add_argument(
         "--unsafe",

@@ -44,7 +44,6 @@ import csv
 import dataclasses
 import io
 import itertools
-import json
 import os
 import re
 import tempfile
@@ -54,7 +53,7 @@ from typing import Any
 
 import yaml
 
-from kerasnn import _graph_memory
+from kerasnn import _graph_memory, _json
 from kerasnn.recipe import Recipe, _unknown_key_error
 
 __all__ = [
@@ -453,7 +452,7 @@ class VariantResult:
 
         rows = read_history_csv(folder / "history.csv")
         history = {k: [float(r[k]) for r in rows] for k in rows[0] if k != "epoch"}
-        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics = _json.read(folder / "metrics.json")
         recipe = Recipe.from_yaml(folder / "recipe.yaml")
         return cls(variant.name, dict(variant.levels), recipe, folder, history, metrics)
 
@@ -463,7 +462,7 @@ class VariantResult:
         row: dict[str, Any] = {"variant": self.name, **self.levels}
         row |= {
             "epochs": m["epochs"],
-            "best_epoch": m["best_epoch"] + 1,
+            "best_epoch": None if m["best_epoch"] is None else m["best_epoch"] + 1,
             "stop_reason": m["stop_reason"],
         }
         row |= {f"final_{k}": v for k, v in m["final_metrics"].items()}
@@ -551,7 +550,7 @@ def _write_tables(out: Path, results: Sequence[VariantResult]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     _write_atomic(out / "summary.csv", buffer.getvalue())
-    _write_atomic(out / "summary.json", json.dumps(rows, indent=2) + "\n")
+    _write_atomic(out / "summary.json", _json.dumps(rows, indent=2) + "\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -614,6 +613,10 @@ def _draw_decision_boundaries(result: ExperimentResult) -> Path:
     for ax in axes.flat[len(result.results) :]:
         ax.set_visible(False)
     for ax, r in zip(axes.flat, result.results, strict=False):
+        if not (r.run_dir / "model.keras").exists():  # went NaN in its first epoch: no model
+            ax.set_title(f"{r.name}\nno model (no finite epoch)", fontsize=9)
+            ax.set_axis_off()
+            continue
         model = keras.saving.load_model(r.run_dir / "model.keras")
         data = _load_data(r.recipe)
         accuracy = (r.metrics["test_metrics"] or {}).get("accuracy")
@@ -681,6 +684,8 @@ def _weight_layers(result: VariantResult) -> list[str]:
     """Names of the variant's layers with a kernel (Dense/Conv/Maxout), input side first."""
     import keras
 
+    if not (result.run_dir / "model.keras").exists():  # went NaN in its first epoch: no model
+        return []
     model = keras.saving.load_model(result.run_dir / "model.keras")
     names = [layer.name for layer in model.layers if hasattr(layer, "kernel")]
     return [name for name in names if f"grad_norm/{name}" in result.history]
@@ -778,7 +783,7 @@ def _draw_init_stats(result: ExperimentResult) -> Path:
     from kerasnn import plots
 
     profiles, table = init_std_profiles(result)
-    _write_atomic(result.out / "init_stats.json", json.dumps(table, indent=2) + "\n")
+    _write_atomic(result.out / "init_stats.json", _json.dumps(table, indent=2) + "\n")
     path = result.out / "init_stats.png"
     plots.plot_layer_profiles(
         profiles,

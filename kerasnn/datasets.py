@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from kerasnn import _validation
+from kerasnn.input_transform import InputTransform
 
 Task = Literal["classification", "binary", "regression"]
 TASKS: tuple[str, ...] = get_args(Task)
@@ -242,6 +243,10 @@ class Dataset:
         standardizer: The `Standardizer` applied to the features, or `None`.
         class_names: Name of each class index, when known.
         feature_names: Name of each feature column, when known.
+        source_shape: One sample's shape as the source gives it (e.g. `(64,)` for the
+            digits' image view, `(28, 28)` for MNIST). Defaults to `input_shape`.
+        source_scale: The factor the loader multiplied the source's values by (1/16 for
+            digits, 1/255 for MNIST). Defaults to 1.
     """
 
     name: str
@@ -255,9 +260,22 @@ class Dataset:
     standardizer: Standardizer | None
     class_names: tuple[str, ...] | None = None
     feature_names: tuple[str, ...] | None = None
+    source_shape: tuple[int, ...] | None = None
+    source_scale: float = 1.0
 
     def __post_init__(self) -> None:
         _check_task(self.task)
+
+    @property
+    def input_transform(self) -> InputTransform:
+        """The loader's whole transform from the source's values to `x_train`/`x_test`:
+        reshape, rescale, standardize (see `kerasnn.input_transform.InputTransform`)."""
+        return InputTransform(
+            source_shape=tuple(self.source_shape or self.input_shape),
+            input_shape=tuple(self.input_shape),
+            scale=float(self.source_scale),
+            standardizer=self.standardizer,
+        )
 
     @property
     def output_units(self) -> int:
@@ -563,6 +581,8 @@ def load(
         standardizer=standardizer,
         class_names=raw.class_names,
         feature_names=raw.feature_names,
+        source_shape=raw.source_shape or tuple(int(d) for d in x_train.shape[1:]),
+        source_scale=raw.source_scale,
     )
 
 
@@ -584,6 +604,8 @@ class _Raw:
     y_test: np.ndarray | None = None
     class_names: tuple[str, ...] | None = None
     feature_names: tuple[str, ...] | None = None
+    source_shape: tuple[int, ...] | None = None  # one sample as the source gives it
+    source_scale: float = 1.0  # what the loader multiplied the source's values by
 
 
 def _check_task(task: Any) -> None:
@@ -647,8 +669,10 @@ def _load_sklearn(name: str, *, view: str) -> _Raw:
     class_names = tuple(str(c) for c in bunch.target_names)
     per_feature = True
     x = bunch.data.astype(np.float32)
+    source_scale = 1.0
     if name == "digits":
-        x = x / np.float32(16.0)
+        source_scale = 1.0 / 16.0
+        x = x * np.float32(source_scale)
         if view == "image":
             x = x.reshape(-1, 8, 8, 1)
             per_feature = False
@@ -663,6 +687,8 @@ def _load_sklearn(name: str, *, view: str) -> _Raw:
         per_feature=per_feature,
         class_names=class_names,
         feature_names=feature_names,
+        source_shape=tuple(bunch.data.shape[1:]),
+        source_scale=source_scale,
     )
 
 
@@ -733,8 +759,10 @@ def _load_keras(name: str, *, view: str) -> _Raw:
     except Exception as err:  # Keras raises a bare `Exception` on URL fetch failure.
         raise _download_error(name, err) from err
 
+    scale = 1.0 / 255.0
+
     def prepare(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32) / np.float32(255.0)
+        x = np.asarray(x, dtype=np.float32) * np.float32(scale)
         return x.reshape(len(x), -1) if view == "flat" else x[..., np.newaxis]
 
     return _Raw(
@@ -747,6 +775,8 @@ def _load_keras(name: str, *, view: str) -> _Raw:
         num_classes=10,
         per_feature=False,
         class_names=_FASHION_CLASSES if name == "fashion_mnist" else _DIGIT_CLASSES,
+        source_shape=tuple(int(d) for d in np.shape(x_train)[1:]),
+        source_scale=scale,
     )
 
 

@@ -6,6 +6,7 @@
   must run before TensorFlow initialises its devices (a clear error otherwise).
 - `strategy(name)`: a `tf.distribute.Strategy` from one word: ``"auto"``, ``"cpu"``, ``"gpu"``,
   ``"mirrored"``, ``"multi_worker"`` or ``"one_device:<device>"``.
+- whether this machine runs channels_first layers: `kerasnn.data_formats`.
 
 Build and compile the model inside ``strategy.scope()`` (`kerasnn.Recipe` and
 ``kerasnn train --strategy`` do it); `kerasnn.fit` then trains on every replica. The batch size

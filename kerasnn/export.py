@@ -2,14 +2,16 @@
 
 `export` writes a TensorFlow SavedModel through Keras's own `model.export` (a ``serve`` endpoint
 and TF-Serving's ``serving_default`` signature, batch dimension free) or a ``.keras`` file
-through `model.save`. The training-time standardization can be baked in as a
-`keras.layers.Normalization` layer, so the artifact takes raw inputs.
+through `model.save`. The loader's whole input transform (`kerasnn.input_transform`: reshape,
+rescaling such as the digits' ÷16, standardization) can be baked in as Keras layers, so the
+artifact takes the values the data source gives.
 
 Every export is staged in a hidden sibling folder ``.<name>.partial/``, reloaded there in a
 *fresh* Python process (`tf.saved_model.load` / `keras.saving.load_model`) and compared with the
 in-memory model on a probe batch; only a verified artifact is renamed into place. A crash or a
 kill at any point leaves the earlier artifact (or nothing) at the target, never a half-written
-one.
+one, and the verifying process dies with its parent (Linux: ``PR_SET_PDEATHSIG``; elsewhere it
+polls its parent), so a killed export leaves no process behind.
 
 `load` reads either format back as a `LoadedModel` whose `predict` checks the input's shape and
 dtype; ``.keras`` files load with ``safe_mode=True`` unless the caller opts out.
@@ -18,12 +20,13 @@ dtype; ``.keras`` files load with ``safe_mode=True`` unless the caller opts out.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,8 +35,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasnn._registration import register as _register_custom_objects
 from kerasnn._validation import invalid, non_negative_float, one_of, positive_int
-from kerasnn.datasets import Standardizer
+from kerasnn.datasets import Dataset, Standardizer
+from kerasnn.input_transform import InputTransform
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -43,6 +48,7 @@ __all__ = [
     "ExportResult",
     "ExportVerificationError",
     "LoadedModel",
+    "dataset_preprocessing",
     "export",
     "export_source",
     "load",
@@ -56,9 +62,9 @@ SERVING_SIGNATURE = "serving_default"
 DEFAULT_TOLERANCE = 1e-5
 PROBE_SIZE = 16
 INPUT_NAME = "inputs"
-# Modules whose import registers kerasnn's custom Keras objects (those that exist are imported
-# before a `.keras` file is loaded, so no `custom_objects` are needed).
-_CUSTOM_OBJECT_MODULES = ("kerasnn.activations", "kerasnn.callbacks", "kerasnn.layers")
+# Samples of the test split a run folder's export is verified on.
+SOURCE_PROBE_SIZE = 64
+Preprocessing = InputTransform | Standardizer | keras.layers.Layer | None
 
 
 class ExportVerificationError(RuntimeError):
@@ -74,7 +80,8 @@ class ExportResult:
         format: ``"saved_model"`` or ``"keras"``.
         input_shape: the artifact's input shape, batch dimension `None`.
         input_dtype: the artifact's input dtype, e.g. ``"float32"``.
-        preprocessing: the baked-in preprocessing layer's class name, or `None`.
+        preprocessing: the baked-in preprocessing layers' class names joined by ``+`` (e.g.
+            ``"Rescaling+Normalization"``), or `None`.
         signatures: signatures of the reloaded SavedModel (``["serve", "serving_default"]``);
             empty for ``.keras``.
         probe_size: samples in the probe batch the reload was checked on (0: not verified).
@@ -142,12 +149,28 @@ def _input_spec(model: keras.Model) -> tuple[tuple[int | None, ...], str, str]:
 
 
 def _serving_model(
-    model: keras.Model, preprocessing: Standardizer | keras.layers.Layer | None
-) -> tuple[keras.Model, keras.layers.Layer | None]:
+    model: keras.Model, preprocessing: Preprocessing
+) -> tuple[keras.Model, list[keras.layers.Layer]]:
     """`model`, or a functional model ``raw input -> preprocessing -> model``."""
     if preprocessing is None:
-        return model, None
+        return model, []
     shape, dtype, _ = _input_spec(model)
+    if isinstance(preprocessing, InputTransform):
+        if tuple(preprocessing.input_shape) != tuple(shape[1:]):
+            raise ValueError(
+                "Received an invalid value for argument preprocessing, expected an "
+                f"InputTransform whose input_shape is the model's input {tuple(shape[1:])}. "
+                f"Received: input_shape={preprocessing.input_shape}"
+            )
+        layers = preprocessing.as_layers()
+        if not layers:
+            return model, []
+        raw = keras.Input(preprocessing.source_shape, dtype=dtype, name=INPUT_NAME)
+        x = raw
+        for layer in layers:
+            x = layer(x)
+        serving = keras.Model(raw, model(x, training=False), name=f"{model.name}_serving")
+        return serving, layers
     if isinstance(preprocessing, Standardizer):
         feature_shape = tuple(shape[1:])
         if preprocessing.per_feature and preprocessing.mean.shape != feature_shape:
@@ -162,12 +185,13 @@ def _serving_model(
     else:
         raise TypeError(
             "Received an invalid value for argument preprocessing, expected None, a kerasnn "
-            "Standardizer (e.g. Dataset.standardizer) or a keras.layers.Layer. Received: "
+            "InputTransform (e.g. Dataset.input_transform), a Standardizer or a "
+            "keras.layers.Layer. Received: "
             f"preprocessing of type {type(preprocessing).__name__}"
         )
     raw = keras.Input(shape[1:], dtype=dtype, name=INPUT_NAME)
     outputs = model(layer(raw), training=False)
-    return keras.Model(raw, outputs, name=f"{model.name}_serving"), layer
+    return keras.Model(raw, outputs, name=f"{model.name}_serving"), [layer]
 
 
 def _check_target(path: Path, fmt: str, overwrite: bool) -> None:
@@ -208,12 +232,16 @@ def _probe_batch(
     probe: Any,
     shape: tuple[int | None, ...],
     dtype: str,
-    preprocessing: Standardizer | keras.layers.Layer | None,
+    preprocessing: Preprocessing,
 ) -> np.ndarray:
     if probe is not None:
         x = np.asarray(probe)
         _check_input(x, shape, dtype, "probe")
         return x.astype(dtype)
+    if isinstance(preprocessing, InputTransform):  # the source's values of standard inputs
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((PROBE_SIZE, *preprocessing.input_shape))
+        return preprocessing.inverse_transform(x).astype(dtype)
     if any(d is None for d in shape[1:]):
         raise ValueError(
             "Received probe=None for a model whose input shape has free dimensions "
@@ -242,21 +270,49 @@ def _child_env() -> dict[str, str]:
     )
 
 
+def _die_with_parent() -> None:
+    """In the child, before it runs: the kernel kills it when its parent dies (Linux)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the child's watchdog thread covers it
+        return
+
+
+def _watch_parent(parent: int, interval: float = 0.5) -> None:
+    """In the child: exit at once when the parent process is gone (a portable backstop)."""
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(interval)
+
+    threading.Thread(target=watch, name="kerasnn-export-parent-watch", daemon=True).start()
+
+
 def _reload_in_fresh_process(artifact: Path, fmt: str, probe: np.ndarray) -> dict[str, Any]:
     """Runs `_verify_child` in a new interpreter; returns its report and predictions."""
     work = artifact.parent
     np.save(work / "probe.npy", probe)
     out = work / "reloaded.npy"
     code = (
-        "import sys; from kerasnn.export import _verify_child; "
+        "import os, sys; from kerasnn.export import _verify_child, _watch_parent; "
+        "_watch_parent(int(sys.argv[5])); "
         "_verify_child(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])"
     )
+    arguments = [fmt, str(artifact), str(work / "probe.npy"), str(out), str(os.getpid())]
+    linux = sys.platform.startswith("linux")
     proc = subprocess.run(
-        [sys.executable, "-c", code, fmt, str(artifact), str(work / "probe.npy"), str(out)],
+        [sys.executable, "-c", code, *arguments],
         env=_child_env(),
         capture_output=True,
         text=True,
         timeout=600,
+        preexec_fn=_die_with_parent if linux else None,
     )
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
@@ -283,7 +339,7 @@ def _verify_child(fmt: str, artifact: str, probe_path: str, out_path: str) -> No
         result = signature(**{INPUT_NAME: tf.constant(probe)})
         calls["serving_default"] = np.asarray(next(iter(result.values())))
     else:
-        _import_custom_objects()
+        _register_custom_objects()
         # The file was written a moment ago by this export (trusted): Lambda layers allowed.
         model = keras.saving.load_model(artifact, safe_mode=False, compile=False)
         calls["keras"] = np.asarray(model(probe, training=False))
@@ -297,7 +353,7 @@ def export(
     path: str | os.PathLike,
     *,
     format: str = "saved_model",
-    preprocessing: Standardizer | keras.layers.Layer | None = None,
+    preprocessing: Preprocessing = None,
     overwrite: bool = False,
     probe: Any = None,
     verify: bool = True,
@@ -312,13 +368,14 @@ def export(
             ``serve``, signature ``serving_default``, input ``inputs`` with a free batch
             dimension) or ``"keras"`` (`model.save`). Defaults to ``"saved_model"``.
         preprocessing: baked in front of the model so the artifact takes raw inputs: a
-            `kerasnn.datasets.Standardizer` (e.g. ``dataset.standardizer``, fitted on the
-            training split), which becomes a `keras.layers.Normalization`, or any Keras layer.
-            Defaults to `None`.
+            `kerasnn.input_transform.InputTransform` (``dataset.input_transform``: the
+            loader's reshape, rescaling and standardization, so the artifact takes the values
+            the data source gives), a `kerasnn.datasets.Standardizer` (a
+            `keras.layers.Normalization` only), or any Keras layer. Defaults to `None`.
         overwrite: replace an existing artifact at `path` (only once the new one is verified).
             Defaults to `False`.
         probe: the batch (raw inputs) the reload is checked on. Defaults to 16 seeded random
-            samples (drawn in the standardizer's range when there is one).
+            samples (drawn in the source's or the standardizer's range when there is one).
         verify: reload in a fresh process and compare predictions. Defaults to `True`.
         tolerance: largest allowed absolute difference between reloaded and in-memory
             predictions. Defaults to 1e-5.
@@ -345,10 +402,11 @@ def export(
     start = time.perf_counter()
     fmt = one_of("format", format, FORMATS)
     tolerance = non_negative_float("tolerance", tolerance)
-    shape, dtype, _ = _input_spec(model)
+    _input_spec(model)
     target = Path(path)
     _check_target(target, fmt, overwrite)
-    serving, layer = _serving_model(model, preprocessing)
+    serving, layers = _serving_model(model, preprocessing)
+    shape, dtype, _ = _input_spec(serving)  # the raw input, once preprocessing is baked in
     x = _probe_batch(probe, shape, dtype, preprocessing)
     expected = np.asarray(serving(x, training=False))
 
@@ -400,12 +458,36 @@ def export(
         format=fmt,
         input_shape=shape,
         input_dtype=dtype,
-        preprocessing=None if layer is None else type(layer).__name__,
+        preprocessing="+".join(type(layer).__name__ for layer in layers) or None,
         signatures=signatures,
         probe_size=len(x) if verify else 0,
         max_abs_diff=max_diff,
         seconds=time.perf_counter() - start,
     )
+
+
+def dataset_preprocessing(
+    data: Dataset, *, standardize: bool = True
+) -> tuple[InputTransform | None, np.ndarray]:
+    """What to bake into the export of a model trained on `data`, and a probe batch for it.
+
+    Args:
+        data: the `kerasnn.datasets.Dataset` the model was trained on.
+        standardize: bake the loader's whole input transform in (`Dataset.input_transform`:
+            reshape, rescaling, standardization), so the artifact takes the values the data
+            source gives (the digits' 0–16 pixels, a CSV's columns as written). `False` bakes
+            nothing in: the artifact then takes what the model was trained on, the loader's
+            transformed inputs (`Dataset.x_train` / `x_test`). Defaults to `True`.
+
+    Returns:
+        ``(preprocessing, probe)``: the `InputTransform` (or `None`) and the first
+        `SOURCE_PROBE_SIZE` test samples in the artifact's input space.
+    """
+    probe = data.x_test[:SOURCE_PROBE_SIZE]
+    transform = data.input_transform
+    if not standardize or transform.identity:
+        return None, probe
+    return transform, transform.inverse_transform(probe)
 
 
 def export_source(
@@ -420,8 +502,9 @@ def export_source(
     """Exports a run folder's model, or a ``.keras`` file (what ``kerasnn export`` runs).
 
     From a run folder (``model.keras`` + ``recipe.yaml``) the recipe's data is reloaded to get
-    the standardization fitted on its training split, which is baked in (unless `standardize`
-    is off), and the raw test inputs are the verification probe.
+    the loader's input transform fitted on its training split, which is baked in (unless
+    `standardize` is off, see `dataset_preprocessing`), and the test inputs, as the source
+    gives them, are the verification probe.
 
     Args:
         source: a run folder written by `kerasnn train` / `Recipe.run`, or a ``.keras`` file.
@@ -429,7 +512,9 @@ def export_source(
         format: ``"saved_model"`` or ``"keras"``. Defaults to ``"keras"`` when `path` ends in
             ``.keras``, else ``"saved_model"``.
         overwrite: replace an existing artifact. Defaults to `False`.
-        standardize: bake the run's standardization in. Defaults to `True`.
+        standardize: bake the run's input transform in (the artifact takes the source's
+            values); `False`: the artifact takes the loader's transformed inputs, like the
+            model in the run folder. Defaults to `True`.
         safe_mode: load the source ``.keras`` with Keras's safe mode. Defaults to `True`.
 
     Returns:
@@ -461,10 +546,7 @@ def export_source(
 
             recipe = Recipe.from_yaml(recipe_file)
             data = datasets.load(**({"seed": recipe.seed} | recipe.data))
-            probe = data.x_test[:64]
-            if standardize and data.standardizer is not None:
-                preprocessing = data.standardizer
-                probe = data.standardizer.inverse_transform(probe)
+            preprocessing, probe = dataset_preprocessing(data, standardize=standardize)
     elif source.is_file():
         model = load(source, safe_mode=safe_mode).model
     else:
@@ -479,13 +561,6 @@ def export_source(
 # --------------------------------------------------------------------------------------------
 # load / predict
 # --------------------------------------------------------------------------------------------
-def _import_custom_objects() -> None:
-    """Imports the kerasnn modules that register custom Keras objects."""
-    for name in _CUSTOM_OBJECT_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
-
-
 def _check_input(
     x: np.ndarray, shape: tuple[int | None, ...], dtype: str, argument: str = "x"
 ) -> None:
@@ -590,7 +665,7 @@ def load(path: str | os.PathLike, *, safe_mode: bool = True) -> LoadedModel:
             "Received an invalid value for argument path, expected a SavedModel folder or a "
             f".keras file. Received: path={str(path)!r}"
         )
-    _import_custom_objects()
+    _register_custom_objects()
     try:
         model = keras.saving.load_model(path, safe_mode=safe_mode, compile=False)
     except ValueError as err:

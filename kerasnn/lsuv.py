@@ -26,6 +26,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasnn import data_formats
 from kerasnn._validation import invalid, positive_int
 from kerasnn.diagnostics.layer_stats import probe_model
 from kerasnn.layers import Maxout
@@ -185,7 +186,8 @@ def lsuv(
     Raises:
         ValueError: a model with no Dense/Conv/Maxout layer, not a built Sequential/functional
             model with one input, a batch of the wrong shape, with fewer than 16 samples or
-            non-finite values, or a bad `tol`/`max_iter`.
+            non-finite values, or a bad `tol`/`max_iter`; a channels_first conv layer this
+            machine cannot run (see `kerasnn.data_formats.check_data_formats`).
 
     Example:
 
@@ -204,6 +206,7 @@ def lsuv(
         )
     inputs = _model_input(model)
     x = _check_batch(inputs, x_batch)
+    data_formats.check_data_formats(model)  # a clear error, not TensorFlow's, for NCHW on the CPU
 
     if orthonormal:
         for i, layer in enumerate(layers):

@@ -2,8 +2,9 @@
 
 ``momentum`` is SGD with classical momentum (0.9 unless given), ``nesterov`` is SGD with Nesterov
 momentum. Other Keras optimizer names (adagrad, adadelta, adamax, nadam, lion…) pass through.
-SGD (all three), RMSprop, Adam and AdamW come as their `kerasnn.fused_optimizers` subclasses:
-Keras's optimizer with the update of each variable done by one fused TensorFlow kernel.
+SGD (all three), RMSprop, Adam and AdamW come fused (`kerasnn.fused_optimizers.fuse`): Keras's
+own optimizer, whose update of each variable is one fused TensorFlow kernel. They stay instances of
+the Keras classes, so a compiled model saves and loads like one compiled with stock Keras.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import keras
 
 from kerasnn._validation import invalid, one_of
-from kerasnn.fused_optimizers import fused_class
+from kerasnn.fused_optimizers import fuse
 
 OptimizerLike = str | keras.optimizers.Optimizer
 
@@ -55,9 +56,10 @@ def get(
             then `learning_rate` and `kwargs` must be empty). Defaults to ``"adam"``.
         learning_rate: a float > 0 or a `LearningRateSchedule`. Defaults to the optimizer's
             Keras default (0.01 for SGD and momentum variants, 0.001 for Adam and RMSprop).
-        fused: for sgd, momentum, nesterov, rmsprop, adam and adamw, return the
-            `kerasnn.fused_optimizers` subclass (same rule, one TensorFlow kernel per variable
-            update). `False` returns the stock Keras class. Defaults to `True`.
+        fused: for sgd, momentum, nesterov, rmsprop, adam and adamw, install the fused update
+            (`kerasnn.fused_optimizers.fuse`: same rule, one TensorFlow kernel per variable
+            update; the class stays Keras's). `False` returns the plain Keras optimizer.
+            Defaults to `True`.
         **kwargs: any other argument of the Keras optimizer class, e.g. ``momentum=0.95``,
             ``weight_decay=1e-4``, ``clipnorm=1.0``, ``beta_1=0.9``.
 
@@ -72,8 +74,9 @@ def get(
 
     >>> opt = get("nesterov", learning_rate=0.05)
     >>> (type(opt).__name__, opt.nesterov, float(opt.momentum))
-    ('FusedSGD', True, 0.9)
-    >>> isinstance(opt, keras.optimizers.SGD)
+    ('SGD', True, 0.9)
+    >>> from kerasnn.fused_optimizers import is_fused
+    >>> is_fused(opt)
     True
     """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}  # None: not given
@@ -113,4 +116,4 @@ def get(
             f"Received an invalid argument for optimizer {key!r}: {', '.join(unknown)}. "
             f"{cls.__name__} accepts: {', '.join(sorted(accepted - {'name'}))}."
         )
-    return (fused_class(cls) if fused else cls)(**config)
+    return fuse(cls(**config)) if fused else cls(**config)

@@ -785,8 +785,6 @@ def plot_lr_comparison(
 
 def _search_trials(where: str, source: Any) -> tuple[list[Mapping[str, Any]], str | None]:
     """A search's trials and objective: from a search folder (its results.json) or rows."""
-    import json
-
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         path = path / "results.json" if path.is_dir() else path
@@ -795,7 +793,9 @@ def _search_trials(where: str, source: Any) -> tuple[list[Mapping[str, Any]], st
                 f"Received an invalid value for search {where!r}, expected a search folder "
                 f"with results.json (kerasnn search writes it). Received: {str(source)!r}"
             )
-        table = json.loads(path.read_text())
+        from kerasnn import _json
+
+        table = _json.read(path)
         return list(table["trials"]), table.get("objective")
     return list(source), None
 

@@ -502,6 +502,8 @@ class Recipe:
         recipe = self.resolved()
         if out is None:
             out = runs.next_free(Path("runs") / recipe.name)
+        if resume:
+            check_resume(runs.RunFolder(out).file("recipe.yaml"), recipe)
         data, model = recipe.build(strategy)
         folder = runs.RunFolder(out, overwrite=overwrite, resume=resume).open()
         folder.write_yaml("recipe.yaml", recipe.to_dict())
@@ -530,13 +532,54 @@ class Recipe:
         )
 
 
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"fit": {"epochs": 3}}`` -> ``{"fit.epochs": 3}`` (lists and scalars are leaves)."""
+    if not isinstance(value, Mapping) or (prefix and not value):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def check_resume(staged: Path, recipe: Recipe) -> None:
+    """Refuses to resume an interrupted run with a recipe other than the one it started with.
+
+    Args:
+        staged: the interrupted run's ``recipe.yaml`` (in its staging folder).
+        recipe: the resolved recipe asked to resume it.
+
+    Raises:
+        ValueError: the recipes differ; the message names every differing key, with both
+            values. (A missing `staged` file is left to `kerasnn.runs.RunFolder`, which says
+            there is nothing to resume.)
+    """
+    if not staged.is_file():
+        return
+    before = _flatten(yaml.safe_load(staged.read_text()) or {})
+    now = _flatten(yaml.safe_load(yaml.safe_dump(recipe.to_dict(), sort_keys=False)))
+    differing = [key for key in dict.fromkeys([*before, *now]) if before.get(key) != now.get(key)]
+    if differing:
+        changes = "; ".join(
+            f"{key}: {before.get(key, '(absent)')!r} -> {now.get(key, '(absent)')!r}"
+            for key in differing
+        )
+        raise ValueError(
+            f"Received an invalid value for argument resume: the recipe differs from the one "
+            f"the interrupted run started with ({staged}), in {len(differing)} key(s): "
+            f"{changes}. Resume with the same recipe and --set options, or start a new run "
+            "(without --resume, or with another --out)."
+        )
+
+
 def export_trained(model: Any, data: Any, spec: Mapping[str, Any], target: Path) -> Any:
     """Exports a trained model as a recipe's ``export`` block asks, verified on raw test inputs.
 
     Args:
         model: the trained model.
-        data: the `Dataset` it was trained on (its standardizer is baked in when
-            ``spec["standardize"]``; its raw test inputs are the verification probe).
+        data: the `Dataset` it was trained on (its whole input transform is baked in when
+            ``spec["standardize"]``, see `kerasnn.export.dataset_preprocessing`; its test
+            inputs, as the source gives them, are the verification probe).
         spec: the recipe's export block (missing keys take `EXPORT_DEFAULTS`).
         target: where the artifact goes; an earlier one there (a resumed run) is replaced.
 
@@ -546,15 +589,12 @@ def export_trained(model: Any, data: Any, spec: Mapping[str, Any], target: Path)
     from kerasnn import export
 
     spec = EXPORT_DEFAULTS | dict(spec)
-    standardizer = data.standardizer if spec["standardize"] else None
-    probe = data.x_test[:64]
-    if standardizer is not None:
-        probe = standardizer.inverse_transform(probe)
+    preprocessing, probe = export.dataset_preprocessing(data, standardize=spec["standardize"])
     return export.export(
         model,
         target,
         format=spec["format"],
-        preprocessing=standardizer,
+        preprocessing=preprocessing,
         probe=probe,
         overwrite=Path(target).exists(),  # a resumed run may have exported before
     )

@@ -8,7 +8,6 @@ never touches an earlier run there. The staging folder keeps the
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -17,6 +16,8 @@ from types import TracebackType
 from typing import Any
 
 import yaml
+
+from kerasnn import _json
 
 FINISHED_MARKER = "metrics.json"
 
@@ -40,7 +41,7 @@ class RunFolder:
     >>> import tempfile, pathlib
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> with RunFolder(root / "run") as run:
-    ...     run.write_json("metrics.json", {"accuracy": 1.0})
+    ...     _ = run.write_json("metrics.json", {"accuracy": 1.0})
     >>> sorted(p.name for p in (root / "run").iterdir())
     ['metrics.json']
     """
@@ -102,8 +103,9 @@ class RunFolder:
         return target
 
     def write_json(self, name: str, data: Any) -> Path:
-        """Writes `data` as indented JSON."""
-        return self.write_text(name, json.dumps(data, indent=2, sort_keys=False) + "\n")
+        """Writes `data` as indented strict JSON: NaN/±inf become ``null``, the reason under
+        ``"non_finite"`` (`kerasnn._json`; read it back with `kerasnn._json.read`)."""
+        return self.write_text(name, _json.dumps(data, indent=2) + "\n")
 
     def write_yaml(self, name: str, data: Any) -> Path:
         """Writes `data` as block-style YAML, keys in insertion order."""

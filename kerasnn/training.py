@@ -2,8 +2,8 @@
 
 `fit` feeds in-memory arrays through `tf.data` (shuffle, batch, prefetch), runs several steps
 per graph execution, fixes seeds, stops early on the validation loss with best-weight restore,
-stops cleanly on a NaN loss, and can write a run folder (history, metrics, model, curves) that
-a killed run resumes from.
+stops cleanly on a NaN loss (naming the exact step, keeping only finite weights), and can write
+a run folder (history, metrics, model, curves) that a killed run resumes from.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasnn import callbacks as callback_registry
-from kerasnn import optimizers, schedules
+from kerasnn import data_formats, optimizers, schedules
 from kerasnn._validation import fraction, invalid, positive_int
 from kerasnn.callbacks import (
     ActivationStats,
@@ -30,9 +30,11 @@ from kerasnn.callbacks import (
     HistoryLog,
     LearningRateLogger,
     NaNGuard,
+    SeedState,
     read_history_csv,
 )
 from kerasnn.callbacks.early_stopping import missing_monitor_message
+from kerasnn.callbacks.nan_guard import NonFiniteLoss
 from kerasnn.datasets import Dataset, split, validate_arrays
 from kerasnn.runs import RunFolder
 
@@ -188,25 +190,42 @@ class FitResult:
     """What `fit` returns.
 
     Attributes:
-        history: metric name -> one value per epoch (complete across resumed runs).
-        epochs: number of epochs trained.
-        best_epoch: 0-based index of the epoch whose weights the model holds at the end (the
-            best monitored value when early stopping is on, else the last epoch).
-        best_metrics: the logs of `best_epoch`.
+        history: metric name -> one value per epoch (complete across resumed runs). After a
+            NaN stop the last epoch's values are those of the epoch the loss went bad in.
+        epochs: number of epochs trained (the one a NaN stop cut short included).
+        best_epoch: 0-based index of the best epoch: the best monitored value when early
+            stopping is on, else the last epoch — after a NaN stop without early stopping, the
+            last epoch that ended with a finite loss; `None` when no epoch did.
+        best_metrics: the logs of `best_epoch` (empty when it is `None`).
         final_metrics: the logs of the last epoch trained.
-        test_metrics: metrics on the test split when `data` was a `Dataset`, else `None`.
+        test_metrics: metrics on the test split when `data` was a `Dataset`, else `None`;
+            also `None` when no trained weights were kept (`kept_weights` ``"initial"`` or
+            ``"none"``).
         stop_reason: ``"completed"``, ``"early_stopping"`` or ``"nan_loss"``.
-        message: human-readable detail of an early or NaN stop, else `None`.
+        message: human-readable detail of an early or NaN stop (where the loss went bad,
+            which weights the model holds, what the run folder has), else `None`.
         wall_time: seconds spent in `model.fit` (this process only).
         run_dir: the finished run folder, or `None`.
         steps_per_execution: training steps fused per graph execution.
         stopped_epoch: 0-based epoch after which early stopping or the NaN guard stopped
             training, else `None`.
+        kept_weights: the weights the model holds at the end (and the run folder's
+            ``model.keras``): ``"best"`` (early stopping restored its best epoch), ``"last"``
+            (the last epoch trained), ``"last_finite"`` (after a NaN stop: the last epoch
+            that ended with a finite loss, optimizer state included), ``"initial"`` (after a
+            NaN stop in the first epoch: the weights and optimizer state from before
+            training, put back; no ``model.keras`` is written) or ``"none"`` (the weights
+            were not finite even before training; no ``model.keras``).
+        kept_epoch: 0-based epoch whose weights the model holds; `None` for ``"initial"`` and
+            ``"none"``.
+        non_finite_loss: after a NaN stop, where the loss first became NaN/inf (a
+            `kerasnn.callbacks.nan_guard.NonFiniteLoss`: epoch, 1-based step, optimizer
+            step, value), else `None`.
     """
 
     history: dict[str, list[float]]
     epochs: int
-    best_epoch: int
+    best_epoch: int | None
     best_metrics: dict[str, float]
     final_metrics: dict[str, float]
     test_metrics: dict[str, float] | None
@@ -216,9 +235,13 @@ class FitResult:
     run_dir: Path | None
     steps_per_execution: int
     stopped_epoch: int | None = None
+    kept_weights: str = "last"
+    kept_epoch: int | None = None
+    non_finite_loss: NonFiniteLoss | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (history included)."""
+        """A dict of plain values (history included). NaN/inf stay floats: write it with
+        `kerasnn._json.dumps`, which makes them ``null`` and records why (strict JSON)."""
         out = dataclasses.asdict(self)
         out["run_dir"] = None if self.run_dir is None else str(self.run_dir)
         return out
@@ -228,10 +251,11 @@ class FitResult:
         shown = self.test_metrics or {
             k: v for k, v in self.best_metrics.items() if k.startswith("val_")
         }
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in shown.items())
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) or "none"
         where = "test" if self.test_metrics else "validation"
+        best = "no finite epoch" if self.best_epoch is None else f"best {self.best_epoch + 1}"
         return (
-            f"{where}: {metrics} | {self.epochs} epochs (best {self.best_epoch + 1}, "
+            f"{where}: {metrics} | {self.epochs} epochs ({best}, "
             f"{self.stop_reason}) in {self.wall_time:.1f} s"
         )
 
@@ -364,6 +388,15 @@ def fit(
 ) -> FitResult:
     """Trains a compiled model (step 4 of the recipe).
 
+    A NaN or ±inf loss stops training (`kerasnn.callbacks.NaNGuard`): every training step
+    checks its own batch loss in the graph, so `FitResult.non_finite_loss` names the first bad
+    step exactly (epoch, step within it, optimizer step) whatever `steps_per_execution`, at
+    no change to the results. The model then never keeps non-finite weights: it holds early
+    stopping's best epoch if there is one, else the weights and optimizer state of the last
+    epoch that ended with a finite loss, else (NaN in the first epoch) those from before
+    training, and the run folder then gets no ``model.keras``; `FitResult.kept_weights` and
+    the message say which.
+
     Args:
         model: a compiled `keras.Model` (see `kerasnn.compile`).
         data: a `kerasnn.datasets.Dataset` (its train split is used; its test split is
@@ -434,6 +467,7 @@ def fit(
             "The model is not compiled: call kerasnn.compile(model, ...) (or model.compile) "
             "before kerasnn.fit."
         )
+    data_formats.check_data_formats(model)  # channels_first layers this CPU cannot run
     x, y = _arrays(data, "train")
     check_data(model, x, y, "data")
     if validation_data is not None:
@@ -502,7 +536,9 @@ def fit(
             .prefetch(tf.data.AUTOTUNE)
         )
 
-    guard = NaNGuard()
+    # Stops at the first non-finite batch loss (its exact step: `guard.watch` below) and puts
+    # back the last finite epoch's weights and optimizer state.
+    guard = NaNGuard(verbose=0 if verbose == 0 else 1)
     unbind_momentum = None
     if schedule is not None:
         model.optimizer.learning_rate = schedule
@@ -525,19 +561,22 @@ def fit(
     if folder is not None:
         cbs += [
             HistoryLog(folder.file("history.csv")),
+            # Dropout/noise/augmentation generator states: BackupAndRestore does not keep them.
+            SeedState(folder.state_dir),
             keras.callbacks.BackupAndRestore(str(folder.backup_dir)),
         ]
 
     start = time.perf_counter()
     try:
-        keras_history = model.fit(
-            train_ds,
-            epochs=epochs,
-            validation_data=val_ds,
-            callbacks=cbs,
-            verbose=verbose,
-            shuffle=False,  # train_ds shuffles itself, per (seed, epoch)
-        )
+        with guard.watch(model):
+            keras_history = model.fit(
+                train_ds,
+                epochs=epochs,
+                validation_data=val_ds,
+                callbacks=cbs,
+                verbose=verbose,
+                shuffle=False,  # train_ds shuffles itself, per (seed, epoch)
+            )
     finally:
         if unbind_momentum is not None:
             unbind_momentum()  # the optimizer's config holds floats again (saving needs it)
@@ -550,24 +589,43 @@ def fit(
     else:
         history = {k: [float(v) for v in vals] for k, vals in keras_history.history.items()}
     n_epochs = len(history["loss"])
+    best_epoch: int | None = n_epochs - 1
     if stopper is not None and stopper.best is not None:
         best_epoch = stopper.best_epoch
-    else:
-        best_epoch = n_epochs - 1
+    # Early stopping's best epoch is always a finite one (kerasnn's EarlyStopping skips the
+    # others); its on_train_end restores those weights after the guard put back its state.
+    restored_best = (
+        stopper is not None and stopper.restore_best_weights and stopper.best_weights is not None
+    )
+    kept_weights, kept_epoch = ("best", stopper.best_epoch) if restored_best else ("last", None)
     message, stopped_epoch = None, None
-    if guard.message is not None:
-        stop_reason, message, stopped_epoch = "nan_loss", guard.message, guard.epoch
+    if guard.where is not None:
+        stop_reason, stopped_epoch = "nan_loss", guard.where.epoch
+        if not restored_best:
+            kept_epoch = guard.restored_epoch
+            if kept_epoch is None:
+                kept_weights = "none"
+            elif kept_epoch < 0:
+                kept_weights, kept_epoch = "initial", None
+            else:
+                kept_weights = "last_finite"
+            if stopper is None or stopper.best is None:
+                best_epoch = kept_epoch
+        message = _nan_message(guard, stopper, kept_weights, kept_epoch, folder is not None)
     elif stopper is not None and stopper.stop_reason:
         stop_reason, message = stopper.stop_reason, stopper.message
         stopped_epoch = stopper.stopped_epoch
     else:
         stop_reason = "completed"
-    test_metrics = evaluate(model, data) if isinstance(data, Dataset) else None
+    if kept_weights == "last":
+        kept_epoch = n_epochs - 1
+    trained = kept_weights not in ("initial", "none")
+    test_metrics = evaluate(model, data) if isinstance(data, Dataset) and trained else None
     result = FitResult(
         history=history,
         epochs=n_epochs,
         best_epoch=best_epoch,
-        best_metrics={k: v[best_epoch] for k, v in history.items()},
+        best_metrics={} if best_epoch is None else {k: v[best_epoch] for k, v in history.items()},
         final_metrics={k: v[-1] for k, v in history.items()},
         test_metrics=test_metrics,
         stop_reason=stop_reason,
@@ -576,6 +634,9 @@ def fit(
         run_dir=None,
         steps_per_execution=steps_per_execution,
         stopped_epoch=stopped_epoch,
+        kept_weights=kept_weights,
+        kept_epoch=kept_epoch,
+        non_finite_loss=guard.where,
     )
     if folder is not None:
         _write_run(folder, model, result, extra)
@@ -607,6 +668,53 @@ def _check_monitor(
         raise ValueError(missing_monitor_message(monitor, logged))
 
 
+def _nan_message(
+    guard: NaNGuard,
+    stopper: EarlyStopping | None,
+    kept_weights: str,
+    kept_epoch: int | None,
+    has_folder: bool,
+) -> str:
+    """What a NaN stop did: where the loss went bad, which weights the model holds and why."""
+    saved = " (they are the run folder's model.keras)" if has_folder else ""
+    not_saved = (
+        "; the run folder has no model.keras (history.csv and metrics.json describe the run)"
+        if has_folder
+        else ""
+    )
+    if kept_weights == "best":
+        if guard.restored_epoch is None:
+            optimizer = "was not finite at any epoch's end and was left as it was"
+        elif guard.restored_epoch < 0:
+            optimizer = "is the one from before training"
+        else:
+            optimizer = f"is that of epoch {guard.restored_epoch + 1}, the last with a finite loss"
+        kept = (
+            f"The model holds the weights of epoch {kept_epoch + 1}, the best "
+            f"{stopper.monitor} ({float(stopper.best):.6g}), restored by early stopping{saved}; "
+            f"its optimizer state {optimizer}."
+        )
+    elif kept_weights == "last_finite":
+        kept = (
+            f"The model holds the weights and optimizer state of epoch {kept_epoch + 1}, the "
+            f"last epoch that ended with a finite loss{saved}."
+        )
+    elif kept_weights == "initial":
+        kept = (
+            "No epoch ended with a finite loss, so no trained weights were kept: the model "
+            f"holds its weights and optimizer state from before training again{not_saved}."
+        )
+    else:
+        kept = (
+            "No finite weights were kept: the model's weights were not finite before "
+            f"training{not_saved}."
+        )
+    return (
+        f"Training stopped: {guard.where.describe()}. {kept} Try a lower learning rate, "
+        "gradient clipping (clipnorm) or standardized inputs."
+    )
+
+
 def _write_run(
     folder: RunFolder,
     model: keras.Model,
@@ -615,14 +723,18 @@ def _write_run(
 ) -> None:
     from kerasnn import plots  # matplotlib is imported only when a run folder is written
 
-    model.save(folder.file("model.keras"))
+    if result.kept_weights in ("initial", "none"):
+        # Untrained or non-finite weights are no result: no model.keras (nor a stale one).
+        folder.file("model.keras").unlink(missing_ok=True)
+    else:
+        model.save(folder.file("model.keras"))
     summary = result.to_dict()
     summary.pop("history")
     summary["run_dir"] = str(folder.path)
     folder.write_json("metrics.json", summary)
-    plots.plot_history(
-        result.history, best_epoch=result.best_epoch, path=folder.file("history.png")
-    )
+    # best_epoch None (no finite epoch): -1 lies outside the epochs, so nothing is marked.
+    best = -1 if result.best_epoch is None else result.best_epoch
+    plots.plot_history(result.history, best_epoch=best, path=folder.file("history.png"))
     if len(set(result.history.get("learning_rate", []))) > 1:  # a constant rate: no figure
         plots.plot_lr(result.history, path=folder.file("lr.png"))
     if "grad_norm" in result.history:

@@ -41,3 +41,28 @@ def invalid_message(argument: str, expected: str, received: str, *, whole: bool 
         f"Received: {received}"
     )
     return f"^{text}$" if whole else text
+
+
+def run_python(code: str, *args: str, kerasnn_on_path: bool = True, timeout: float = 300) -> str:
+    """Runs `code` in a fresh interpreter (``python -c code *args``) the way a user would;
+    returns its stdout, or fails the test with its stderr.
+
+    With ``kerasnn_on_path=False`` this checkout is not put on ``PYTHONPATH`` (an installed
+    kerasnn stays importable: the code itself checks ``sys.modules`` when that matters).
+    """
+    import sys
+
+    import pytest
+
+    env = subprocess_env() if kerasnn_on_path else dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=args[0] if args and Path(args[0]).is_dir() else None,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"fresh process failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc.stdout

@@ -3,17 +3,77 @@
 `run_layer_test` builds the layer, calls it eagerly and symbolically, takes one training step,
 round-trips its config, saves/reloads a model holding it as `.keras` and as a SavedModel, and
 runs it under a mixed-precision policy — comparing outputs with numbers every time.
+
+`channels_first_message` and `force_channels_first_unsupported` serve the tests of layouts:
+whether this machine's TensorFlow runs channels_first convolutions is probed
+(`kerasnn.data_formats.supports_channels_first`); tests take the real path where it does and assert
+kerasnn's error where it does not, and force the probe's answer to test the error everywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
+
+from kerasnn import data_formats
+
+# The reason the forced probe gives, in TensorFlow's words.
+FORCED_REASON = (
+    "The Conv2D op currently only supports the NHWC tensor format on the CPU. The op was given "
+    "the format: NCHW"
+)
+
+
+def probe_reason(op: str = "conv", rank: int = 2) -> str | None:
+    """What the (cached) probe says about `op` here: `None` when it runs, else TF's reason."""
+    return data_formats._channels_first_error(op, rank, data_formats._probe_device(), False)
+
+
+def channels_first_message(
+    layer: str,
+    layer_class: str,
+    *,
+    reason: str,
+    op_class: str | None = None,
+    others: Sequence[str] = (),
+) -> str:
+    """Regex of the whole `kerasnn.data_formats.check_data_formats` error for a layer it refuses."""
+    gpu = "GPU" in data_formats._probe_device()
+    text = (
+        f"Layer {layer!r} ({layer_class}) has data_format='channels_first', which this machine "
+        f"cannot run: TensorFlow's {'GPU' if gpu else 'CPU'} kernels here support only "
+        f"channels_last for {op_class or layer_class} (TensorFlow: {reason})."
+    )
+    if others:
+        text += f" Other channels_first layers it cannot run: {', '.join(map(repr, others))}."
+    text += " Build the model with data_format='channels_last', or run it on a GPU"
+    text += "." if gpu else " (none is visible)."
+    return f"^{re.escape(text)}$"
+
+
+def force_channels_first_unsupported(
+    monkeypatch: pytest.MonkeyPatch, ops: Iterable[str] = ("conv",)
+) -> list[tuple[str, int, str, bool]]:
+    """Makes the cached probe answer "unsupported" for `ops` (any rank, device, XLA or not).
+
+    Returns:
+        The list of probe calls, filled as they happen: ``(op, rank, device, jit_compile)``.
+    """
+    failing, calls = set(ops), []
+
+    def probe(op: str, rank: int, device: str, jit_compile: bool) -> str | None:
+        calls.append((op, rank, device, jit_compile))
+        return FORCED_REASON if op in failing else None
+
+    monkeypatch.setattr(data_formats, "_channels_first_error", probe)
+    return calls
 
 
 def _np(x: Any) -> np.ndarray:

@@ -97,6 +97,31 @@ def test_nan_loss_exits_1_and_keeps_the_run(tmp_path, capsys):
     assert metrics["stop_reason"] == "nan_loss"
 
 
+def test_nan_loss_names_the_exact_step_and_writes_no_nan_model(tmp_path, capsys):
+    """The bug report: SGD at learning rate 1000 goes NaN in the first epoch on digits."""
+    recipe = str(_recipe(tmp_path, epochs=5))
+    sgd = ("--set", "optimizer={name: sgd, learning_rate: 1000}")
+    found = {}
+    for name, extra in (("fused", ()), ("single", ("--set", "fit.steps_per_execution=1"))):
+        out = tmp_path / name
+        assert main(["train", recipe, "--out", str(out), "--quiet", *sgd, *extra]) == 1
+        err = capsys.readouterr().err
+        text = (out / "metrics.json").read_text()
+        metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+        where, value = metrics["non_finite_loss"], metrics["non_finite"]["/non_finite_loss/loss"]
+        assert (
+            f"the loss became {value} at epoch 1, step {where['step']} of {where['steps']} "
+            f"(optimizer step {where['global_step']}): the first step whose batch loss"
+        ) in err
+        assert "No epoch ended with a finite loss, so no trained weights were kept" in err
+        assert "best weights" not in err
+        assert metrics["kept_weights"] == "initial" and not (out / "model.keras").exists()
+        found[name] = (where["step"], metrics["steps_per_execution"])
+    (fused_step, fused_spe), (single_step, single_spe) = found["fused"], found["single"]
+    assert fused_spe > 1 and single_spe == 1
+    assert fused_step == single_step < fused_spe  # not the execution's last step
+
+
 def _wait_for_rows(path: Path, rows: int, proc: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

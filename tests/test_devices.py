@@ -15,7 +15,7 @@ import tensorflow as tf
 import yaml
 from helpers import communicate_all, subprocess_env
 
-from kerasnn import devices
+from kerasnn import data_formats, devices
 from kerasnn.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,3 +273,175 @@ def test_multi_worker_on_two_processes_matches_single_process(tmp_path, capsys):
     np.testing.assert_allclose(
         multi["final_metrics"]["loss"], single["final_metrics"]["loss"], atol=1e-4
     )
+
+
+# --------------------------------------------------------------------------------------------
+# data formats: channels_first where TensorFlow's CPU kernels may not have it
+# --------------------------------------------------------------------------------------------
+def _runs(layer: keras.layers.Layer, x: np.ndarray) -> bool:
+    """Ground truth: does a forward and backward pass of `layer` on `x` run here?"""
+    x = tf.constant(x)
+    try:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = tf.reduce_sum(layer(x))
+        for grad in tape.gradient(out, [x, *layer.trainable_weights]):
+            grad.numpy()
+    except (tf.errors.OpError, ValueError):  # Keras re-raises op errors inside layer calls
+        return False
+    return True
+
+
+def test_the_probe_runs_the_op_and_is_cached():
+    x = np.linspace(-1, 1, 2 * 6 * 6, dtype="float32").reshape(1, 2, 6, 6)
+    conv = keras.layers.Conv2D(3, 3, data_format="channels_first")
+    transpose = keras.layers.Conv2DTranspose(3, 3, data_format="channels_first")
+    pool = keras.layers.MaxPooling2D(2, data_format="channels_first")
+    assert data_formats.supports_channels_first("conv", 2) is _runs(conv, x)
+    assert data_formats.supports_channels_first("conv_transpose", 2) is _runs(transpose, x)
+    assert data_formats.supports_channels_first("max_pool", 2) is _runs(pool, x)
+    before = data_formats._channels_first_error.cache_info()
+    data_formats.supports_channels_first("conv", 2)
+    after = data_formats._channels_first_error.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+    # XLA's CPU kernels take channels_first: a model compiled with jit_compile=True runs it
+    assert data_formats.supports_channels_first("conv", 2, jit_compile=True) is True
+    model = keras.Sequential([keras.Input((2, 6, 6)), conv])
+    model.compile("sgd", "mse", jit_compile=True)
+    data_formats.check_data_formats(model)  # reads model.jit_compile: no error anywhere
+
+
+def test_check_data_formats_names_the_layers_it_cannot_run(monkeypatch):
+    from layer_checks import FORCED_REASON, channels_first_message, force_channels_first_unsupported
+
+    calls = force_channels_first_unsupported(monkeypatch, ops=("conv",))
+    inputs = keras.Input((2, 8, 8))
+    h = keras.layers.Conv2D(4, 3, data_format="channels_first", name="conv_a")(inputs)
+    h = keras.layers.MaxPooling2D(data_format="channels_first", name="pool_a")(h)
+    inner = keras.Sequential(
+        [keras.layers.Conv1D(2, 2, data_format="channels_first", name="conv_inner")],
+        name="inner",
+    )
+    h = inner(keras.layers.Reshape((4, 9))(h))
+    model = keras.Model(inputs, keras.layers.Flatten(data_format="channels_first")(h))
+    message = channels_first_message(
+        "conv_a", "Conv2D", reason=FORCED_REASON, others=["conv_inner"]
+    )
+    with pytest.raises(ValueError, match=message):
+        data_formats.check_data_formats(model)
+    assert sorted(c[:2] for c in calls) == [("conv", 1), ("conv", 2), ("max_pool", 2)]
+
+    # a user subclass is checked as the Keras layer it extends
+    class MyConv(keras.layers.Conv2D):
+        pass
+
+    layer = MyConv(2, 3, data_format="channels_first", name="mine")
+    match = channels_first_message("mine", "MyConv", op_class="Conv2D", reason=FORCED_REASON)
+    with pytest.raises(ValueError, match=match):
+        data_formats.check_data_formats(layer)
+    # channels_last models and layouts that run are not refused; channels_last is not probed
+    del calls[:]
+    data_formats.check_data_formats(
+        keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(2, 3)])
+    )
+    assert calls == []
+    pool_only = keras.Sequential(
+        [keras.Input((2, 8, 8)), keras.layers.AveragePooling2D(2, data_format="channels_first")]
+    )
+    data_formats.check_data_formats(pool_only)
+    assert [c[:2] for c in calls] == [("average_pool", 2)]
+
+
+def test_builder_refuses_channels_first_where_unsupported(monkeypatch):
+    from layer_checks import FORCED_REASON, channels_first_message, force_channels_first_unsupported
+
+    from kerasnn import models
+
+    force_channels_first_unsupported(monkeypatch)
+    message = channels_first_message("conv_1", "Conv2D", reason=FORCED_REASON, others=["conv_2"])
+    with pytest.raises(ValueError, match=message):
+        models.cnn((8, 8, 1), [4, 8], 10, dense=[], data_format="channels_first")
+    model = models.cnn((8, 8, 1), [4, 8], 10, dense=[], data_format="channels_last")
+    assert model.get_layer("conv_1").data_format == "channels_last"
+    # the default follows keras.config.image_data_format(), so the check covers it too
+    monkeypatch.setattr(keras.config, "image_data_format", lambda: "channels_first")
+    with pytest.raises(ValueError, match=message):
+        models.cnn((8, 8, 1), [4, 8], 10, dense=[])
+
+
+@pytest.mark.parametrize(
+    ("call", "exception", "match"),
+    [
+        (
+            lambda: data_formats.supports_channels_first("conv2d"),
+            ValueError,
+            r"argument op, expected one of .*'conv'.* Did you mean 'conv'\? Received: op='conv2d'",
+        ),
+        (
+            lambda: data_formats.supports_channels_first("separable_conv", 3),
+            ValueError,
+            r"^Received an invalid value for argument rank, expected one of 1, 2 for "
+            r"op='separable_conv'. Received: rank=3$",
+        ),
+        (
+            lambda: data_formats.supports_channels_first("conv", 2, jit_compile="yes"),
+            ValueError,
+            r"argument jit_compile, expected True or False. Received: jit_compile='yes'$",
+        ),
+        (
+            lambda: data_formats.check_data_formats("model"),
+            TypeError,
+            r"argument model, expected a keras.Model or keras.layers.Layer. Received: "
+            r"model='model' of type str$",
+        ),
+    ],
+)
+def test_bad_data_format_check_arguments(call, exception, match):
+    with pytest.raises(exception, match=match):
+        call()
+
+
+_NO_ONEDNN = textwrap.dedent(
+    """
+    import json
+    import keras, numpy as np
+    import tensorflow as tf
+    from kerasnn import devices, initializers, models
+
+    out = {"supported": data_formats.supports_channels_first("conv", 2)}
+    try:  # what TensorFlow itself says without kerasnn's check
+        keras.layers.Conv2D(2, 3, data_format="channels_first")(np.ones((1, 1, 8, 8), "float32"))
+        out["tensorflow"] = "ran"
+    except Exception as err:
+        out["tensorflow"] = type(err).__name__
+    try:
+        models.cnn((8, 8, 1), [4], 3, dense=[], data_format="channels_first")
+    except ValueError as err:
+        out["builder"] = str(err)
+    model = models.cnn((8, 8, 1), [4], 3, dense=[], data_format="channels_last")
+    out["channels_last_params"] = model.count_params()
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.slow
+def test_without_onednn_the_real_probe_refuses_channels_first():
+    # TensorFlow's own (Eigen) CPU convolutions take only NHWC: without oneDNN this machine is
+    # one of those, whatever its CPU, so the real probe and TF's real error are tested here.
+    env = _env(TF_ENABLE_ONEDNN_OPTS="0", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_ONEDNN], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["supported"] is False
+    assert out["tensorflow"] == "UnimplementedError"
+    assert out["builder"] == (
+        "Layer 'conv_1' (Conv2D) has data_format='channels_first', which this machine cannot "
+        "run: TensorFlow's CPU kernels here support only channels_last for Conv2D (TensorFlow: "
+        "The Conv2D op currently only supports the NHWC tensor format on the CPU. The op was "
+        "given the format: NCHW). Build the model with data_format='channels_last', or run it on "
+        "a GPU (none is visible)."
+    )
+    assert out["channels_last_params"] == 9 * 4 + 4 + 4 * 4 * 4 * 3 + 3

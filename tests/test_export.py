@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import sklearn.datasets
 import yaml
 from helpers import subprocess_env
 
@@ -79,7 +80,8 @@ def test_digits_train_export_saved_model_cli_and_predict(tmp_path, capsys):
     assert "saved_model export verified, max abs diff" in capsys.readouterr().out
     assert (run / "saved_model" / "saved_model.pb").exists()
 
-    # `kerasnn export RUN_DIR PATH`: the standardization is baked in, raw inputs in.
+    # `kerasnn export RUN_DIR PATH`: the loader's whole input transform is baked in: the
+    # artifact takes the pixels as sklearn's load_digits gives them (0-16).
     keras_file = tmp_path / "digits.keras"
     assert main(["export", str(run), str(keras_file)]) == 0
     out = capsys.readouterr().out
@@ -103,7 +105,12 @@ def test_digits_train_export_saved_model_cli_and_predict(tmp_path, capsys):
     data = knn.datasets.load("digits")
     trained = keras.saving.load_model(run / "model.keras")
     expected = np.asarray(trained(data.x_test, training=False))
-    raw = data.standardizer.inverse_transform(data.x_test)
+    raw = data.input_transform.inverse_transform(data.x_test)
+    source = sklearn.datasets.load_digits().data
+    rows_of_source = {tuple(r) for r in source.astype(np.int64)}
+    np.testing.assert_allclose(raw, np.round(raw), atol=1e-4)  # the source's integer pixels
+    assert all(tuple(r) in rows_of_source for r in np.round(raw).astype(np.int64))
+    raw = np.round(raw)
     raw_csv = tmp_path / "raw.csv"
     np.savetxt(raw_csv, raw, delimiter=",", header=",".join(f"px{i}" for i in range(64)))
     for model_path in (run / "saved_model", keras_file):
@@ -255,6 +262,68 @@ def test_kill_mid_export_leaves_the_old_artifact(tmp_path):
     new = _tiny(seed=3)
     ex.export(new, tmp_path / "sm", overwrite=True, verify=False)
     np.testing.assert_allclose(ex.load(tmp_path / "sm").predict(x), new(x), atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sm"]
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_kill_during_verification_leaves_no_process_and_no_stale_state(tmp_path):
+    """kill -9 of an export while its fresh-process verification runs: the verifying child
+    dies with it, and the next export to the same path lands."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import kerasnn as knn
+        from kerasnn import export
+        model = knn.models.mlp((4,), hidden=[8], outputs=3, seed=7)
+        export.export(model, sys.argv[1])
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "sm")],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (children := _children(proc.pid)):
+            assert proc.poll() is None, "the export ended before its verification started"
+            assert time.monotonic() < deadline, "no verification process appeared"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 2  # a surviving child would still be importing TF
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [c for c in children if _alive(c)], "the verification process outlived it"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (tmp_path / "sm").exists()  # nothing half-written at the target
+    result = ex.export(_tiny(seed=3), tmp_path / "sm")
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sm"]
 
 

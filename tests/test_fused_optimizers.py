@@ -1,37 +1,36 @@
 """kerasnn.fused_optimizers: the fused kernels compute Keras's rules (NumPy references), train
-exactly like the stock optimizers (eager, graph, XLA, sparse gradients), save and reload."""
+exactly like the stock optimizers (eager, graph, XLA, sparse gradients, a strategy), save as the
+stock optimizers and reload in a process that never imports kerasnn."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import run_python
 
 from kerasnn import fused_optimizers, optimizers
-from kerasnn.fused_optimizers import FusedAdam, FusedAdamW, FusedRMSprop, FusedSGD
+from kerasnn.fused_optimizers import fuse, is_fused
 
-# (fused class, stock class, arguments)
+# (stock class, arguments)
 CONFIGS = {
-    "sgd": (FusedSGD, keras.optimizers.SGD, {"learning_rate": 0.1}),
-    "momentum": (FusedSGD, keras.optimizers.SGD, {"learning_rate": 0.1, "momentum": 0.9}),
+    "sgd": (keras.optimizers.SGD, {"learning_rate": 0.1}),
+    "momentum": (keras.optimizers.SGD, {"learning_rate": 0.1, "momentum": 0.9}),
     "nesterov": (
-        FusedSGD,
         keras.optimizers.SGD,
         {"learning_rate": 0.1, "momentum": 0.8, "nesterov": True},
     ),
-    "rmsprop": (FusedRMSprop, keras.optimizers.RMSprop, {"learning_rate": 0.01}),
+    "rmsprop": (keras.optimizers.RMSprop, {"learning_rate": 0.01}),
     "rmsprop_momentum": (
-        FusedRMSprop,
         keras.optimizers.RMSprop,
         {"learning_rate": 0.01, "momentum": 0.5, "rho": 0.8},
     ),
     "rmsprop_centered": (
-        FusedRMSprop,
         keras.optimizers.RMSprop,
         {"learning_rate": 0.01, "centered": True, "epsilon": 1e-3},
     ),
-    "adam": (FusedAdam, keras.optimizers.Adam, {"learning_rate": 0.01, "beta_2": 0.99}),
-    "amsgrad": (FusedAdam, keras.optimizers.Adam, {"learning_rate": 0.01, "amsgrad": True}),
-    "adamw": (FusedAdamW, keras.optimizers.AdamW, {"learning_rate": 0.01, "weight_decay": 0.1}),
+    "adam": (keras.optimizers.Adam, {"learning_rate": 0.01, "beta_2": 0.99}),
+    "amsgrad": (keras.optimizers.Adam, {"learning_rate": 0.01, "amsgrad": True}),
+    "adamw": (keras.optimizers.AdamW, {"learning_rate": 0.01, "weight_decay": 0.1}),
 }
 
 
@@ -80,14 +79,16 @@ def _graph_step(opt: keras.optimizers.Optimizer, variable: keras.Variable):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_fused_update_matches_the_numpy_rule_and_the_stock_optimizer(name):
-    fused_cls, stock_cls, args = CONFIGS[name]
+    stock_cls, args = CONFIGS[name]
     rng = np.random.default_rng(0)
     w0 = rng.normal(size=(7, 5))
     grads = [rng.normal(size=(7, 5)) for _ in range(6)]
     finals = []
-    for cls in (fused_cls, stock_cls):
+    for fused in (True, False):
         variable = keras.Variable(w0.astype("float32"))
-        step = _graph_step(cls(**args), variable)
+        opt = fuse(stock_cls(**args)) if fused else stock_cls(**args)
+        assert is_fused(opt) is fused
+        step = _graph_step(opt, variable)
         for g in grads:
             step(tf.constant(g, tf.float32))
         finals.append(variable.numpy())
@@ -121,8 +122,8 @@ def _fit_weights(optimizer: keras.optimizers.Optimizer, jit_compile: bool = Fals
 @pytest.mark.parametrize("name", ["momentum", "rmsprop", "adam"])
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_model_fit_with_fused_equals_stock(name, jit_compile):
-    fused_cls, stock_cls, args = CONFIGS[name]
-    fused = _fit_weights(fused_cls(**args), jit_compile)
+    stock_cls, args = CONFIGS[name]
+    fused = _fit_weights(fuse(stock_cls(**args)), jit_compile)
     stock = _fit_weights(stock_cls(**args), jit_compile)
     for a, b in zip(fused, stock, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
@@ -131,7 +132,7 @@ def test_model_fit_with_fused_equals_stock(name, jit_compile):
 def test_sparse_gradients_fall_back_to_the_stock_update():
     """Embedding gradients are tf.IndexedSlices: the fused classes use Keras's own update."""
     results = []
-    for cls in (FusedRMSprop, keras.optimizers.RMSprop):
+    for fused in (True, False):
         keras.utils.set_random_seed(5)
         model = keras.Sequential(
             [
@@ -141,7 +142,8 @@ def test_sparse_gradients_fall_back_to_the_stock_update():
                 keras.layers.Dense(1),
             ]
         )
-        model.compile(cls(learning_rate=0.05), "mse")
+        opt = keras.optimizers.RMSprop(learning_rate=0.05)
+        model.compile(fuse(opt) if fused else opt, "mse")
         x = np.arange(40).reshape(10, 4) % 20
         model.fit(x, np.linspace(-1, 1, 10), batch_size=5, epochs=2, shuffle=False, verbose=0)
         results.append(model.get_weights())
@@ -149,16 +151,19 @@ def test_sparse_gradients_fall_back_to_the_stock_update():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_saved_model_reloads_the_fused_optimizer_and_its_state(tmp_path):
+@pytest.mark.parametrize("name", ["rmsprop", "momentum", "adamw"])
+def test_saved_model_reloads_as_the_stock_optimizer_with_its_state(tmp_path, name):
     rng = np.random.default_rng(2)
     x = rng.normal(size=(64, 6)).astype("float32")
     y = rng.integers(0, 3, size=64)
     model = _model()
-    model.compile(optimizers.get("rmsprop", learning_rate=0.01), "sparse_categorical_crossentropy")
+    model.compile(optimizers.get(name, learning_rate=0.01), "sparse_categorical_crossentropy")
     model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
-    assert type(loaded.optimizer) is FusedRMSprop
+    assert type(loaded.optimizer) is type(model.optimizer)
+    assert type(loaded.optimizer).__module__.startswith("keras.")
+    assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
     for a, b in zip(model.optimizer.variables, loaded.optimizer.variables, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # Training on from the reloaded state is the same as training on in memory.
@@ -167,20 +172,60 @@ def test_saved_model_reloads_the_fused_optimizer_and_its_state(tmp_path):
     np.testing.assert_allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0), atol=1e-6)
 
 
-def test_get_returns_fused_classes_unless_asked_not_to():
+def test_get_returns_fused_stock_classes_unless_asked_not_to():
     expected = {
-        "sgd": FusedSGD,
-        "momentum": FusedSGD,
-        "nesterov": FusedSGD,
-        "rmsprop": FusedRMSprop,
-        "adam": FusedAdam,
-        "adamw": FusedAdamW,
-        "nadam": keras.optimizers.Nadam,  # no fused kernel: the stock class
+        "sgd": keras.optimizers.SGD,
+        "momentum": keras.optimizers.SGD,
+        "nesterov": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
     }
     for name, cls in expected.items():
-        assert type(optimizers.get(name)) is cls
-    assert type(optimizers.get("rmsprop", fused=False)) is keras.optimizers.RMSprop
-    assert fused_optimizers.fused_class(keras.optimizers.Adagrad) is keras.optimizers.Adagrad
+        opt = optimizers.get(name)
+        assert (type(opt), is_fused(opt)) == (cls, True)
+        assert not is_fused(optimizers.get(name, fused=False))
+    assert not is_fused(optimizers.get("nadam"))  # no fused kernel: the plain class
+    # A subclass keeps its own rule; a built optimizer can no longer be fused.
+    subclass = type("MySGD", (keras.optimizers.SGD,), {})()
+    assert not is_fused(fused_optimizers.fuse(subclass))
+    built = keras.optimizers.Adam()
+    built.build([keras.Variable(np.zeros(3, "float32"))])
+    with pytest.raises(ValueError, match=r"expected an optimizer that is not built yet"):
+        fuse(built)
+
+
+def test_model_trained_with_fused_optimizer_loads_without_kerasnn(tmp_path):
+    """The file names keras.optimizers.RMSprop: a process that never imports kerasnn loads it
+    compiled, with the same optimizer state and the same predictions."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(32, 6)).astype("float32")
+    model = _model()
+    model.compile(optimizers.get("rmsprop"), "sparse_categorical_crossentropy")
+    model.fit(x, rng.integers(0, 3, size=32), batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", model.predict(x, verbose=0))
+    code = (
+        "import sys, keras, numpy as np\n"
+        "m = keras.saving.load_model(sys.argv[1] + '/m.keras')\n"
+        "assert 'kerasnn' not in sys.modules, 'kerasnn was imported'\n"
+        "assert type(m.optimizer) is keras.optimizers.RMSprop, type(m.optimizer)\n"
+        "p = m.predict(np.load(sys.argv[1] + '/x.npy'), verbose=0)\n"
+        "np.testing.assert_array_equal(p, np.load(sys.argv[1] + '/expected.npy'))\n"
+        "print('ok', len(m.optimizer.variables))\n"
+    )
+    out = run_python(code, str(tmp_path), kerasnn_on_path=False)
+    assert out.strip().splitlines()[-1] == f"ok {len(model.optimizer.variables)}"
+
+
+def test_kerasnn_0_1_optimizer_names_still_load():
+    config = keras.optimizers.serialize(keras.optimizers.Adam(learning_rate=0.02))
+    legacy = {**config, "module": "kerasnn.fused_optimizers", "class_name": "FusedAdam"}
+    legacy["registered_name"] = "kerasnn>FusedAdam"
+    opt = keras.optimizers.deserialize(legacy)
+    assert (type(opt), is_fused(opt)) == (keras.optimizers.Adam, True)
+    assert float(opt.learning_rate) == pytest.approx(0.02)
 
 
 def test_bad_fused_argument():

@@ -9,6 +9,12 @@ import keras
 import numpy as np
 import pytest
 from helpers import invalid_message
+from layer_checks import (
+    FORCED_REASON,
+    channels_first_message,
+    force_channels_first_unsupported,
+    probe_reason,
+)
 
 from kerasnn import datasets, initializers, models
 from kerasnn.diagnostics import activation_statistics, init_report
@@ -82,13 +88,26 @@ def test_zero_mean_through_the_bias():
         np.testing.assert_allclose(channel_mean, 0.0, atol=1e-5)
 
 
-def test_zero_mean_on_maxout_and_channels_first_conv():
-    x = _digits("image").x_train[:64]
+def _channels_first_model() -> keras.Model:
     inputs = keras.Input((8, 8, 1))
     h = keras.layers.Permute((3, 1, 2))(inputs)  # (1, 8, 8): channels first
     h = keras.layers.Conv2D(4, 3, data_format="channels_first", name="conv_cf")(h)
     h = keras.layers.Flatten()(h)
-    model = keras.Model(inputs, Maxout(6, pieces=3, name="maxout")(h))
+    return keras.Model(inputs, Maxout(6, pieces=3, name="maxout")(h))
+
+
+def test_zero_mean_on_maxout_and_channels_first_conv():
+    x = _digits("image").x_train[:64]
+    model = _channels_first_model()
+    reason = probe_reason("conv", 2)
+    if reason is not None:  # e.g. x86-64 CPUs without oneDNN: kerasnn's error, not TF's
+        kernel = model.get_layer("conv_cf").kernel.numpy()
+        with pytest.raises(
+            ValueError, match=channels_first_message("conv_cf", "Conv2D", reason=reason)
+        ):
+            initializers.lsuv(model, x, zero_mean=True)
+        np.testing.assert_array_equal(model.get_layer("conv_cf").kernel.numpy(), kernel)
+        return
     initializers.lsuv(model, x, zero_mean=True)
     conv_out = keras.ops.convert_to_numpy(
         keras.Model(model.inputs[0], model.get_layer("conv_cf").output)(x)
@@ -99,6 +118,23 @@ def test_zero_mean_on_maxout_and_channels_first_conv():
         assert abs(variance - 1.0) <= 0.1
         if name == "maxout":
             np.testing.assert_allclose(channel_mean, 0.0, atol=1e-5)
+
+
+def test_channels_first_refused_before_any_weight_changes_where_unsupported(monkeypatch):
+    calls = force_channels_first_unsupported(monkeypatch)
+    x = _digits("image").x_train[:64]
+    model = _channels_first_model()
+    before = [w.copy() for w in model.get_weights()]
+    message = channels_first_message("conv_cf", "Conv2D", reason=FORCED_REASON)
+    with pytest.raises(ValueError, match=message):
+        initializers.lsuv(model, x, zero_mean=True)
+    for w, old in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(w, old)
+    assert [c[:2] for c in calls] == [("conv", 2)]
+    # a channels_last model is not probed and initialises as usual
+    data = _digits("image")
+    report = initializers.lsuv(models.cnn(data, [4], dense=[]), data.x_train[:64])
+    assert len(calls) == 1 and all(r.converged for r in report)
 
 
 def test_keeps_weights_without_orthonormal_and_stops_at_max_iter():

@@ -6,8 +6,10 @@ import re
 import keras
 import numpy as np
 import pytest
+from layer_checks import channels_first_message, probe_reason
 
 from kerasnn import datasets
+from kerasnn.layers import PELU, MaxoutChannels
 from kerasnn.models import BUILDERS, cnn, mlp, residual_mlp
 
 
@@ -224,6 +226,47 @@ def test_cnn_pool_size_3():
     ]
 
 
+# (id, input shape, cnn keyword arguments): channels_first must be the channels_last network
+CHANNELS_FIRST = [
+    ("relu", (8, 8, 1), {"filters": [4, 6], "dense": [5]}),
+    ("maxout-batchnorm", (8, 8, 2), {"filters": [3], "activation": "maxout", "batchnorm": True}),
+    ("tall-8x1-unpooled", (8, 1, 3), {"filters": [4], "dense": []}),  # min(H, W) = 1 < 2
+]
+
+
+@pytest.mark.parametrize(
+    ("shape", "kwargs"), [r[1:] for r in CHANNELS_FIRST], ids=[r[0] for r in CHANNELS_FIRST]
+)
+def test_cnn_channels_first_is_the_channels_last_network(shape, kwargs):
+    x = _x(shape)
+    last = cnn(shape, outputs=3, data_format="channels_last", seed=7, **kwargs)
+    reason = probe_reason("conv", 2)
+    if reason is not None:  # this machine's TensorFlow cannot: kerasnn says so at build time
+        others = [f"conv_{i}" for i in range(2, len(kwargs["filters"]) + 1)]
+        message = channels_first_message("conv_1", "Conv2D", reason=reason, others=others)
+        with pytest.raises(ValueError, match=message):
+            cnn(shape, outputs=3, data_format="channels_first", seed=7, **kwargs)
+        return
+    first = cnn(shape, outputs=3, data_format="channels_first", seed=7, **kwargs)
+    assert first.input_shape == last.input_shape == (None, *shape)  # the input stays NHWC
+    assert first.get_layer("to_channels_first").output.shape == (None, shape[2], *shape[:2])
+    assert first.count_params() == last.count_params()
+    names = [layer.name for layer in last.layers]
+    assert [layer.name for layer in first.layers] == [names[0], "to_channels_first", *names[1:]]
+    for layer in first.layers:
+        if isinstance(layer, keras.layers.Conv2D | keras.layers.MaxPooling2D):
+            assert layer.data_format == "channels_first", layer.name
+        stage = layer.name.startswith("conv_")  # the dense head after Flatten is unchanged
+        if isinstance(layer, keras.layers.BatchNormalization):
+            assert layer.axis == (1 if stage else -1), layer.name
+        if isinstance(layer, MaxoutChannels):
+            assert layer.axis == (1 if stage else -1), layer.name
+    # same seed, same weights, the same function
+    for a, b in zip(first.get_weights(), last.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(_predict(first, x), _predict(last, x), rtol=1e-5, atol=1e-6)
+
+
 def test_residual_blocks_add_their_input():
     blocks = 3
     model = residual_mlp((6,), 4, blocks, 3, batchnorm=False)
@@ -357,6 +400,26 @@ ERRORS = [
         "cnn-padding",
         lambda: cnn((4, 4, 1), [2], 3, padding="full"),
         r"argument padding, expected one of 'same', 'valid'\. Received: padding='full'",
+    ),
+    (
+        "cnn-data-format",
+        lambda: cnn((4, 4, 1), [2], 3, data_format="NCHW"),
+        r"^Received an invalid value for argument data_format, expected one of "
+        r"'channels_first', 'channels_last'\. Received: data_format='NCHW'$",
+    ),
+    (
+        "cnn-channelwise-pelu-channels-first",
+        lambda: cnn(
+            (4, 4, 1), [2], 3, activation=PELU(channelwise=True), data_format="channels_first"
+        ),
+        "^"
+        + re.escape(
+            "Received an invalid value for argument activation, expected an activation that "
+            "works in channels_first (PELU(channelwise=True) keeps one (a, b) pair per entry of "
+            "the last axis, the width in channels_first). Received: activation="
+            "PELU(channelwise=True) with data_format='channels_first'"
+        )
+        + "$",
     ),
 ]
 

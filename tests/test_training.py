@@ -218,18 +218,27 @@ def test_fit_needs_a_compiled_model(iris):
 
 
 # -- NaN loss ------------------------------------------------------------------------------------
-def test_nan_loss_stops_with_where_and_keeps_best_weights(iris, tmp_path):
+def test_nan_loss_stops_with_where_and_keeps_the_best_finite_weights(iris, tmp_path):
     model = _model(iris, optimizer="sgd", learning_rate=1e4)
     result = knn.fit(model, iris, epochs=50, run_dir=tmp_path / "run", verbose=0)
     assert result.stop_reason == "nan_loss"
-    assert "at epoch" in result.message and "step" in result.message
+    where = result.non_finite_loss
+    assert where.exact and where.epoch == result.stopped_epoch >= 1  # a finite epoch first
+    assert f"at epoch {where.epoch + 1}, step {where.step} of {where.steps}" in result.message
+    assert (result.kept_weights, result.kept_epoch) == ("best", result.best_epoch)
+    assert result.best_epoch < where.epoch
+    assert math.isfinite(result.best_metrics["val_loss"])
     weights = model.get_weights()
     assert all(np.isfinite(w).all() for w in weights)  # best (finite) weights restored
     saved = keras.models.load_model(tmp_path / "run" / "model.keras")
     for a, b in zip(saved.get_weights(), weights, strict=True):
         np.testing.assert_array_equal(a, b)
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["stop_reason"] == "nan_loss"
+    # Every array of model.keras is finite: the optimizer's too (the last finite epoch's).
+    assert all(np.isfinite(v.numpy()).all() for v in saved.optimizer.variables)
+    text = (tmp_path / "run" / "metrics.json").read_text()
+    metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    assert metrics["stop_reason"] == "nan_loss" and metrics["kept_weights"] == "best"
+    assert metrics["non_finite_loss"]["step"] == where.step
 
 
 # -- run folders ---------------------------------------------------------------------------------

@@ -152,6 +152,42 @@ def test_early_stopping_stops_at_the_scripted_epoch(digits):
     assert result.to_dict()["stopped_epoch"] == 5
 
 
+def test_early_stopping_never_takes_a_non_finite_epoch_as_the_best(digits):
+    """val_loss NaN at the first epoch: Keras would keep it as the best (nothing to compare
+    with) and never improve on it; kerasnn's counts it as an epoch without improvement."""
+    table = [math.nan, 0.8, 0.9, 1.0, 0.95]
+
+    class Script(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = table[epoch]
+
+    model = knn.compile(knn.models.mlp(digits, hidden=[8]))
+    stopper = EarlyStopping(patience=2)
+    result = knn.fit(
+        model, digits, epochs=len(table), verbose=0, callbacks=[Script()], early_stopping=stopper
+    )
+    assert (result.best_epoch, result.stopped_epoch, result.epochs) == (1, 3, 4)
+    assert result.kept_weights == "best" and result.best_metrics["val_loss"] == 0.8
+    assert "val_loss had not improved for 2 epochs (best 0.8 at epoch 2" in result.message
+
+
+def test_early_stopping_message_when_no_epoch_was_finite(digits):
+    class Script(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = math.inf
+
+    model = knn.compile(knn.models.mlp(digits, hidden=[8]))
+    result = knn.fit(
+        model, digits, epochs=5, verbose=0, callbacks=[Script()], early_stopping={"patience": 2}
+    )
+    assert result.stop_reason == "early_stopping" and result.stopped_epoch == 1
+    assert result.message == (
+        "Early stopping at epoch 2: val_loss had not been finite for 2 epochs (no epoch had a "
+        "finite value; no weights were restored)."
+    )
+    assert result.kept_weights == "last"
+
+
 def test_early_stopping_monitor_must_exist(digits):
     model = knn.compile(knn.models.mlp(digits, hidden=[8]))
     with pytest.raises(

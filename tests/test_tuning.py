@@ -9,6 +9,7 @@ import keras_tuner
 import numpy as np
 import pytest
 import yaml
+from test_search_seeds import sample_stream
 
 import kerasnn as knn
 from kerasnn.tuning import (
@@ -71,7 +72,8 @@ def seed0(tmp_path_factory):
         ({"model.dropout": [0.1, 0.2]}, r"a bare list is ambiguous"),
         (
             {"optimizer.momentum": {"uniform": [0.5, 0.9], "when": {"optimizer.name": ["sgd"]}}},
-            r"'optimizer.momentum.when', expected the name of an earlier choice",
+            r"'optimizer.momentum.when', expected the name of a choice or int entry of the space "
+            r"\(it has no 'optimizer.name'\)",
         ),
         (
             {
@@ -82,7 +84,8 @@ def seed0(tmp_path_factory):
         ),
         (
             {"optimizer.learning_rate": {"by": "optimizer.name", "log_uniform": {"sgd": [0.1, 1]}}},
-            r"'optimizer.learning_rate.by', expected the name of an earlier choice",
+            r"'optimizer.learning_rate.by', expected the name of a choice or int entry of the "
+            r"space \(it has no 'optimizer.name'\)",
         ),
         (
             {
@@ -429,6 +432,8 @@ def test_existing_search_needs_resume_and_resume_keeps_finished_trials(seed0, tm
     assert len(more.trials) == 4 and more.completed == 4
     assert {k: after[k] for k in before} == before  # finished trials were not run again
     assert _configs(more)[0][:3] == _configs(seed0)[0]
+    # The resumed search continues seed 0's stream: trial 3 is the one a 4-trial search samples.
+    assert _configs(more)[0] == sample_stream(SPACE, 0, 4, tmp_path / "sampled")[0]
     started = [
         json.loads(line)["trial_id"]
         for line in (out / "tuner" / "runs-tuner0.jsonl").read_text().splitlines()

@@ -12,6 +12,7 @@ from kerasnn.callbacks.lr_finder import lr_find as lr_find
 from kerasnn.callbacks.nan_guard import NaNGuard as NaNGuard
 from kerasnn.callbacks.registry import get as get
 from kerasnn.callbacks.registry import names as names
+from kerasnn.callbacks.seed_state import SeedState as SeedState
 
 __all__ = [
     "ActivationStats",
@@ -22,6 +23,7 @@ __all__ = [
     "LRFinder",
     "LearningRateLogger",
     "NaNGuard",
+    "SeedState",
     "get",
     "lr_find",
     "names",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import warnings
 from pathlib import Path
@@ -10,6 +10,8 @@ from typing import Any
 
 import keras
 import numpy as np
+
+from kerasnn import _json
 
 
 @keras.saving.register_keras_serializable(package="kerasnn")
@@ -24,6 +26,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
       monitored, since when it had not improved), read by `kerasnn.fit` into `FitResult`;
     - a monitor that is not in the logs is an error naming the quantities that are (Keras
       only warns, and then never stops);
+    - an epoch whose ``loss``, ``val_loss`` or monitored value is NaN or ±inf is never the best
+      one, not even the first epoch (Keras would keep its NaN weights as the "best" when no
+      epoch before it was evaluated); it counts as an epoch without improvement;
     - `state_dir`: when given, the patience counter, best value, best epoch and best weights are
       written there after every epoch, and restored when training resumes from a
       `keras.callbacks.BackupAndRestore` backup, so an interrupted run stops at the same epoch
@@ -83,14 +88,29 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None and self.monitor not in logs:
             raise ValueError(missing_monitor_message(self.monitor, logs))
-        super().on_epoch_end(epoch, logs)
+        if _finite_epoch(logs, self.monitor):
+            super().on_epoch_end(epoch, logs)
+        elif epoch >= self.start_from_epoch:
+            # Keras's rule for an epoch without improvement, minus any use of its weights.
+            self.wait += 1
+            if self.wait >= self.patience and epoch > 0:
+                self.stopped_epoch = epoch
+                self.model.stop_training = True
         if self.model.stop_training and self.stopped_epoch == epoch:
             self.stop_reason = "early_stopping"
-            self.message = (
-                f"Early stopping at epoch {epoch + 1}: {self.monitor} had not improved for "
-                f"{self.wait} epochs (best {float(self.best):.6g} at epoch {self.best_epoch + 1}"
-                + (", whose weights were restored)." if self.restore_best_weights else ").")
-            )
+            if self.best is None:  # every epoch so far was non-finite: nothing to restore
+                self.message = (
+                    f"Early stopping at epoch {epoch + 1}: {self.monitor} had not been finite "
+                    f"for {self.wait} epochs (no epoch had a finite value; no weights were "
+                    "restored)."
+                )
+            else:
+                self.message = (
+                    f"Early stopping at epoch {epoch + 1}: {self.monitor} had not improved for "
+                    f"{self.wait} epochs (best {float(self.best):.6g} at epoch "
+                    f"{self.best_epoch + 1}"
+                    + (", whose weights were restored)." if self.restore_best_weights else ").")
+                )
         if self.state_dir is not None:
             self._save_state(epoch)
 
@@ -113,7 +133,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         this write and the backup's, in which case training resumes one epoch earlier)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.state_dir / self._STATE_FILE
-        entries = json.loads(path.read_text())["entries"] if path.exists() else []
+        entries = _json.read(path)["entries"] if path.exists() else []
         weights_file = None
         if self.restore_best_weights and self.best_weights is not None:
             weights_file = f"best-epoch-{self.best_epoch}.npz"
@@ -131,9 +151,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             "weights_file": weights_file,
         }
         entries = [*[e for e in entries if e["epoch"] < epoch][-1:], entry]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"entries": entries}))
-        os.replace(tmp, path)
+        _json.write(path, {"entries": entries}, indent=None)
         keep = {e["weights_file"] for e in entries}
         for old in self.state_dir.glob("best-epoch-*.npz"):
             if old.name not in keep:
@@ -141,7 +159,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     def _restore_state(self, last_done_epoch: int) -> None:
         path = self.state_dir / self._STATE_FILE
-        entries = json.loads(path.read_text())["entries"] if path.exists() else []
+        entries = _json.read(path)["entries"] if path.exists() else []
         match = [e for e in entries if e["epoch"] == last_done_epoch]
         if not match:
             warnings.warn(
@@ -158,6 +176,12 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if state["weights_file"] is not None:
             with np.load(self.state_dir / state["weights_file"]) as f:
                 self.best_weights = [f[f"arr_{i}"] for i in range(len(f.files))]
+
+
+def _finite_epoch(logs: dict | None, monitor: str) -> bool:
+    """Whether the epoch's training loss, validation loss and monitored value are finite."""
+    values = [(logs or {}).get(k) for k in ("loss", "val_loss", monitor)]
+    return all(v is None or math.isfinite(float(v)) for v in values)
 
 
 def missing_monitor_message(monitor: str, available: Any) -> str:

@@ -1,6 +1,7 @@
 """Gradient check: autodiff gradients against central finite differences, in float64.
 
-The model (or layer) is copied in float64 — same architecture, same weights — and run in
+The model (or layer) is copied in float64 — same architecture, same weights, each layer rebuilt
+from its own class and config, so custom layers need no registration — and run in
 inference mode (dropout off, batch normalization on its moving statistics); a scalar
 objective ``L`` is formed from its output: the given loss against `y`, or, without `y`, a fixed
 random projection ``sum(R * f(x))`` so every output contributes. For each (sampled) parameter
@@ -100,33 +101,116 @@ class GradcheckResult:
         return self.format()
 
 
-def _to_float64(obj: Any) -> Any:
-    """A serialized Keras object with every float dtype / dtype policy replaced by float64."""
-    if isinstance(obj, list):
-        return [_to_float64(v) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    out = {}
-    for key, value in obj.items():
-        if key == "dtype" and isinstance(value, str) and "float" in value:
-            out[key] = "float64"
-        elif key == "dtype" and isinstance(value, dict) and "Policy" in value.get("class_name", ""):
-            out[key] = {
-                "module": "keras",
-                "class_name": "DTypePolicy",
-                "config": {"name": "float64"},
-            }
-        else:
-            out[key] = _to_float64(value)
-    return out
+def _is_float(dtype: Any) -> bool:
+    return "float" in keras.backend.standardize_dtype(dtype)
+
+
+def _class_path(layer: keras.layers.Layer) -> str:
+    cls = type(layer)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _how_to_fix(layer: keras.layers.Layer) -> str:
+    name = type(layer).__name__
+    return (
+        f"Fix: implement {name}.get_config() to return every argument of {name}.__init__, e.g. "
+        '`return {**super().get_config(), "units": self.units}` (gradcheck rebuilds each layer '
+        f"as {name}.from_config(layer.get_config()) in float64, no registration needed); if the "
+        "config holds other custom objects (e.g. sublayers), register their classes with "
+        "@keras.saving.register_keras_serializable() so from_config can rebuild them."
+    )
+
+
+def _rebuild_error(layer: keras.layers.Layer, err: Exception) -> TypeError:
+    # Keras's from_config wraps the constructor's error with the whole config: keep the cause.
+    detail = str(err).split("Exception encountered: ")[-1].strip()
+    return TypeError(
+        f"gradcheck cannot copy layer {layer.name!r} (class {_class_path(layer)}) in float64: "
+        f"rebuilding it from its config raised {type(err).__name__}: {detail}. "
+        + _how_to_fix(layer)
+    )
+
+
+def _rebuild(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """A new, unbuilt `layer` of the user's own class, in float64 (registered or not)."""
+    try:
+        config = layer.get_config()
+        if "dtype" in config and _is_float(layer.compute_dtype):
+            config = {**config, "dtype": "float64"}
+        return type(layer).from_config(config)
+    except Exception as err:  # any failure to rebuild: re-raised with what to do
+        raise _rebuild_error(layer, err) from err
+
+
+def _copy_weights(pairs: list[tuple[keras.layers.Layer, keras.layers.Layer]]) -> None:
+    """Copies every original layer's weights (floats as float64) into its float64 copy."""
+    for original, copy in pairs:
+        weights = original.get_weights()
+        expected = [tuple(w.shape) for w in weights]
+        got = [tuple(int(d) for d in w.shape) for w in copy.weights]
+        if got != expected:
+            raise TypeError(
+                f"gradcheck cannot copy layer {original.name!r} (class {_class_path(original)}) "
+                f"in float64: rebuilt from its config it has weights of shapes {got}, the "
+                f"original {expected}, so get_config() leaves out a constructor argument. "
+                + _how_to_fix(original)
+            )
+        copy.set_weights(
+            [w.astype(np.float64) if np.issubdtype(w.dtype, np.floating) else w for w in weights]
+        )
+
+
+def _float64_input(tensor: Any) -> Any:
+    """A new symbolic input like `tensor`, in float64 when it is a float tensor."""
+    dtype = "float64" if _is_float(tensor.dtype) else tensor.dtype
+    return keras.Input(batch_shape=tensor.shape, dtype=dtype, name=tensor.name)
+
+
+def _is_graph_model(layer: keras.layers.Layer) -> bool:
+    """Sequential or functional: a model whose layers `keras.models.clone_model` can clone."""
+    return isinstance(layer, keras.Model) and hasattr(layer, "inputs")
+
+
+def _clone(
+    obj: keras.layers.Layer, pairs: list[tuple[keras.layers.Layer, keras.layers.Layer]]
+) -> keras.layers.Layer:
+    """`obj` rebuilt in float64, unbuilt for a plain layer; `pairs` gets (original, copy)."""
+    if not _is_graph_model(obj):
+        copy = _rebuild(obj)
+        pairs.append((obj, copy))
+        return copy
+    # Cloned through an uncompiled functional view of the same layers: clone_model would
+    # otherwise recompile the copy from the compile config, i.e. deserialize a custom loss or
+    # metric by name. Nested models are cloned here too (not with clone_model's `recursive`):
+    # their inputs must be float64 as well, or a float32 cast there would round the signal.
+    if isinstance(obj, keras.Sequential):  # its .input/.output are those of its first call
+        view = keras.Model(obj.inputs[0], obj.outputs[0], name=obj.name)
+    else:
+        view = keras.Model(obj.input, obj.output, name=obj.name)
+    inputs = keras.tree.map_structure(_float64_input, view.input)
+    return keras.models.clone_model(
+        view, input_tensors=inputs, clone_function=lambda layer: _clone(layer, pairs)
+    )
 
 
 def _float64_copy(obj: keras.layers.Layer, x: np.ndarray) -> keras.layers.Layer:
-    config = _to_float64(keras.saving.serialize_keras_object(obj))
-    copy = keras.saving.deserialize_keras_object(config)
-    if not copy.built:
-        copy(x)
-    copy.set_weights([np.asarray(w, dtype=np.float64) for w in obj.get_weights()])
+    """`obj` rebuilt in float64 from its layers' own classes and configs, with its weights.
+
+    Sequential and functional models are cloned layer by layer (`keras.models.clone_model`,
+    nested models entered); any other layer or model is rebuilt from its own config. The global
+    dtype policy is float64 meanwhile, so sublayers a layer creates in ``__init__`` are float64
+    too. Nothing is deserialized by name: custom classes need no registration.
+    """
+    pairs: list[tuple[keras.layers.Layer, keras.layers.Layer]] = []
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float64")
+    try:
+        copy = _clone(obj, pairs)
+        if not copy.built:
+            copy(x)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    _copy_weights(pairs)
     return copy
 
 
@@ -151,8 +235,11 @@ def gradcheck(
     """Compares autodiff gradients with central finite differences, in float64.
 
     Args:
-        model_or_layer: a Keras model or layer (built or not; an unbuilt layer is built on `x`).
-            It is copied in float64; the original is not modified.
+        model_or_layer: a Keras model or layer (built or not; an unbuilt layer is built on `x`),
+            with custom layers registered or not (e.g. defined in a test or a notebook). It is
+            copied in float64 — each layer rebuilt as
+            ``type(layer).from_config(layer.get_config())`` with float64 dtype, then given the
+            original's weights — so the original is not modified.
         x: an input batch (float values).
         y: targets for `loss`. Defaults to `None`: the objective is ``sum(R * output)`` with a
             fixed standard-normal `R` (seeded by `seed`).
@@ -173,7 +260,9 @@ def gradcheck(
     Raises:
         ValueError: `model_or_layer` has no trainable weights, `x` is not a numeric array, a
             non-positive `eps`/`tol`/`atol`, or `max_params` not a positive integer.
-        TypeError: `model_or_layer` is not a Keras layer or model.
+        TypeError: `model_or_layer` is not a Keras layer or model, or one of its layers cannot
+            be rebuilt from its config (the message names the layer and its class and says
+            what get_config() must return).
 
     Example:
 

@@ -284,14 +284,10 @@ def _overfit_check(
 
 
 def _write(report: SanityReport, out_dir: Path) -> None:
-    import json
-
-    from kerasnn import plots
+    from kerasnn import _json, plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
     figure = out_dir / "sanity_overfit.png"
     plots.plot_sanity(report, path=figure)
     report.figures["overfit"] = str(figure)
-    tmp = out_dir / ".sanity.json.tmp"
-    tmp.write_text(json.dumps(report.to_dict(), indent=2))
-    os.replace(tmp, out_dir / "sanity.json")
+    _json.write(out_dir / "sanity.json", report.to_dict())

@@ -9,7 +9,7 @@ from typing import Any
 
 import keras
 
-from kerasnn import activations, initializers
+from kerasnn import activations, data_formats, initializers
 from kerasnn import augment as augment_mod
 from kerasnn._validation import non_negative_float, one_of, positive_int
 from kerasnn.datasets import Dataset
@@ -100,6 +100,17 @@ def model_inputs(target: Target, augment: Any, seed: int | None) -> tuple[Any, A
         seed=seed,
     )
     return inputs, x
+
+
+def checked_model(inputs: Any, outputs: Any, *, name: str) -> keras.Model:
+    """``keras.Model(inputs, outputs)``, checked by `kerasnn.data_formats.check_data_formats`.
+
+    A builder thus refuses a channels_first model this machine cannot run, with a message naming
+    the layer and the fix, instead of TensorFlow failing later inside `fit`.
+    """
+    model = keras.Model(inputs, outputs, name=name)
+    data_formats.check_data_formats(model)
+    return model
 
 
 def regularizer(l1: float, l2: float) -> keras.regularizers.Regularizer | None:

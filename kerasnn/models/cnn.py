@@ -10,8 +10,10 @@ import keras
 from kerasnn import activations, initializers
 from kerasnn._validation import fraction, one_of, positive_int
 from kerasnn.datasets import Dataset
+from kerasnn.layers import PELU, MaxoutChannels
 from kerasnn.models._head import (
     check_units,
+    checked_model,
     default_initializer,
     dense_stack_and_output,
     model_inputs,
@@ -20,6 +22,25 @@ from kerasnn.models._head import (
     resolve_target,
     seed_for,
 )
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def _conv_activation(activation: Any, name: str, channel_axis: int) -> keras.layers.Layer:
+    """The stage's activation layer, acting on the feature maps' channel axis."""
+    act = activations.layer(activation, name=name)
+    if channel_axis == -1:
+        return act
+    if isinstance(act, MaxoutChannels):  # groups of channels: along axis 1 in channels_first
+        return activations.layer(act, name=name, axis=channel_axis)
+    if isinstance(act, PELU) and act.channelwise:
+        raise ValueError(
+            "Received an invalid value for argument activation, expected an activation that "
+            "works in channels_first (PELU(channelwise=True) keeps one (a, b) pair per entry "
+            "of the last axis, the width in channels_first). Received: activation="
+            "PELU(channelwise=True) with data_format='channels_first'"
+        )
+    return act
 
 
 def cnn(
@@ -31,6 +52,7 @@ def cnn(
     kernel_size: int = 3,
     pool_size: int = 2,
     padding: str = "same",
+    data_format: str | None = None,
     task: str | None = None,
     activation: Any = "relu",
     initializer: Any = None,
@@ -61,6 +83,16 @@ def cnn(
         pool_size: max-pooling window and stride; a stage whose feature map is already smaller
             than the window is not pooled. Defaults to 2.
         padding: ``"same"`` or ``"valid"``. Defaults to ``"same"``.
+        data_format: layout of the feature maps in the conv stages: ``"channels_last"``
+            (NHWC) or ``"channels_first"`` (NCHW, cuDNN's native layout on GPUs). The input
+            stays ``(height, width, channels)`` either way (datasets and augmentation are
+            channels last): channels_first adds a `Permute` after it, puts BatchNorm and
+            maxout on axis 1, and flattens in channels-last order, so the weights and
+            predictions are those of the channels_last model. Defaults to `None`: Keras's
+            ``keras.config.image_data_format()`` (``"channels_last"`` unless configured).
+            TensorFlow's own CPU kernels run channels_first convolutions only on some
+            machines (with oneDNN): checked when the model is built, see
+            `kerasnn.data_formats.check_data_formats`.
         augment: data augmentation while training (inactive in `predict`/`evaluate` and in
             saved models): `None`, a preset name (``"shift"``, ``"noise"``,
             ``"shift_noise"``) or a mapping of shift/rotation/zoom/noise; see
@@ -74,7 +106,9 @@ def cnn(
         An uncompiled, built functional `keras.Model`.
 
     Raises:
-        ValueError: an input shape that is not 3-D, or any invalid width/size argument.
+        ValueError: an input shape that is not 3-D, any invalid width/size argument, or
+            ``data_format="channels_first"`` on a machine whose TensorFlow cannot run it
+            (the message names the layer and the fix).
 
     Example:
 
@@ -95,27 +129,34 @@ def cnn(
     positive_int("pool_size", pool_size)
     one_of("padding", padding, ("same", "valid"))
     dropout = fraction("dropout", dropout, allow_zero=True)
+    if data_format is None:
+        data_format = keras.config.image_data_format()
+    one_of("data_format", data_format, DATA_FORMATS)
+    channel_axis, spatial = (1, (2, 3)) if data_format == "channels_first" else (-1, (1, 2))
     reg = regularizer(l1, l2)
     initializer = default_initializer(initializer, activation, "glorot_uniform")
 
     inputs, x = model_inputs(target, augment, seed)
+    if data_format == "channels_first":
+        x = keras.layers.Permute((3, 1, 2), name="to_channels_first")(x)
     for i, f in enumerate(filters, start=1):
-        act = activations.layer(activation, name=f"conv_{i}_act")
+        act = _conv_activation(activation, f"conv_{i}_act", channel_axis)
         x = keras.layers.Conv2D(
             f * pieces(act),
             kernel_size,
             padding=padding,
+            data_format=data_format,
             kernel_initializer=initializers.get(initializer, seed=seed_for(seed, i)),
             kernel_regularizer=reg,
             use_bias=not batchnorm,
             name=f"conv_{i}",
         )(x)
         if batchnorm:
-            x = keras.layers.BatchNormalization(name=f"conv_{i}_bn")(x)
+            x = keras.layers.BatchNormalization(axis=channel_axis, name=f"conv_{i}_bn")(x)
         x = act(x)
-        if min(x.shape[1], x.shape[2]) >= pool_size:
-            x = keras.layers.MaxPooling2D(pool_size, name=f"pool_{i}")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
+        if min(x.shape[d] for d in spatial) >= pool_size:
+            x = keras.layers.MaxPooling2D(pool_size, data_format=data_format, name=f"pool_{i}")(x)
+    x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
     outputs_ = dense_stack_and_output(
         x,
         dense,
@@ -129,4 +170,4 @@ def cnn(
         output_activation=output_activation,
         seed=seed,
     )
-    return keras.Model(inputs, outputs_, name=name)
+    return checked_model(inputs, outputs_, name=name)

@@ -11,6 +11,7 @@ from kerasnn import activations, initializers
 from kerasnn._validation import fraction, positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.models._head import (
+    checked_model,
     default_initializer,
     dense_block,
     dropout_layer,
@@ -119,4 +120,4 @@ def residual_mlp(
         initializer=initializer,
         seed=seed_for(seed, 0),
     )
-    return keras.Model(inputs, outputs_, name=name)
+    return checked_model(inputs, outputs_, name=name)

@@ -7,6 +7,13 @@ search:
 
 - the seed is honoured exactly, 0 included (KerasTuner's oracle turns a falsy seed into a random
   one; kerasnn sets the oracle's seed back through its public `get_state`/`set_state`);
+- each trial samples from its own seed, a hash of (search seed, trial number) (`trial_seed`):
+  KerasTuner's oracle draws value k of a search from seed + k, so seeds s and s + 1 would
+  sample shifted copies of one stream; here different seeds give independent configurations,
+  and the same seed the same ones — after a resume too (trial n samples from its own seed,
+  whatever ran before). Random search draws a trial's values in an order of its own (parents
+  before the entries conditional on them, then by name), so the order a space's keys (or a
+  HyperModel's hyperparameters) are declared in does not change what is sampled;
 - memory is released between trials: `keras.backend.clear_session`, the trial's entries in
   TensorFlow's gradient registry (which otherwise pin every trial's traced graphs, about 6.5 MB
   a fit; see `kerasnn._graph_memory`) and a garbage collection;
@@ -31,6 +38,8 @@ import csv
 import dataclasses
 import gc
 import glob
+import hashlib
+import heapq
 import io
 import json
 import math
@@ -46,7 +55,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from kerasnn import _graph_memory, training
+from kerasnn import _graph_memory, _json, training
 from kerasnn._validation import positive_int
 from kerasnn.datasets import Dataset
 from kerasnn.recipe import Recipe
@@ -141,7 +150,9 @@ class _Tuner(keras_tuner.Tuner):
             "started": time.time(),
         }
         with open(Path(self.project_dir) / f"runs-{self.tuner_id}.jsonl", "a") as log:
-            log.write(json.dumps({"trial_id": trial.trial_id, "started": record["started"]}))
+            log.write(
+                _json.dumps({"trial_id": trial.trial_id, "started": record["started"]}, indent=None)
+            )
             log.write("\n")
         start = time.perf_counter()
         objective = self.oracle.objective.name
@@ -179,7 +190,7 @@ class _Tuner(keras_tuner.Tuner):
 
     def _finish(self, record: dict, start: float, *, status: str, reason: str | None) -> None:
         record |= {"seconds": time.perf_counter() - start, "status": status, "reason": reason}
-        _write_atomic(self._trial_file(record["trial_id"]), json.dumps(record, indent=2) + "\n")
+        _write_atomic(self._trial_file(record["trial_id"]), _json.dumps(record) + "\n")
 
     def on_trial_end(self, trial: Any) -> None:
         try:
@@ -201,8 +212,7 @@ class _Tuner(keras_tuner.Tuner):
 # --------------------------------------------------------------------------------------------
 def _load_json(path: str) -> dict | None:
     try:
-        with open(path) as f:
-            return json.load(f)
+        return _json.read(path)
     except (OSError, json.JSONDecodeError):
         return None  # a file being written by another process: picked up next time
 
@@ -294,7 +304,7 @@ def write_results(directory: str | os.PathLike, objective: str | None = None) ->
             for row in rows
         ],
     }
-    _write_atomic(directory / "results.json", json.dumps(table, indent=2) + "\n")
+    _write_atomic(directory / "results.json", _json.dumps(table) + "\n")
     return table["trials"]
 
 
@@ -400,14 +410,93 @@ class SearchResult:
         return f"{line} | {self.directory}"
 
 
+def trial_seed(seed: int, trial_id: str | int) -> int:
+    """The seed trial `trial_id` of a search with seed `seed` samples its configuration from.
+
+    The first 62 bits of SHA-256 of ``"kerasnn.search:<seed>:<trial number>"``: the streams of
+    different search seeds are independent, and a trial's configuration depends only on the
+    search seed and its number (KerasTuner's oracle then draws the trial's k-th value from
+    this seed + k, and retries a configuration already tried from where it stopped).
+
+    Args:
+        seed: the search seed, an integer >= 0.
+        trial_id: the trial's id (KerasTuner's zero-padded trial number, e.g. ``"07"``).
+
+    Returns:
+        An integer in [0, 2**62).
+    """
+    digest = hashlib.sha256(f"kerasnn.search:{int(seed)}:{int(trial_id)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 2
+
+
+class _TrialSeeds:
+    """Makes a KerasTuner oracle sample each trial from `trial_seed(oracle.seed, trial_id)`.
+
+    KerasTuner's oracles keep one sampling seed for the whole search and add one to it per
+    value drawn, so the search seeds s and s + 1 sample shifted copies of one stream.
+    `populate_space` (each new trial; a re-queued trial keeps its values) first sets the
+    oracle's seed state to the trial's own seed, through the oracle's public state round trip.
+    """
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        state = self.get_state()
+        state["seed_state"] = trial_seed(self.seed, trial_id)
+        self.set_state(state)
+        return super().populate_space(trial_id)
+
+
+def _sampling_order(hps: keras_tuner.HyperParameters) -> keras_tuner.HyperParameters:
+    """A copy of `hps` whose space lists every hyperparameter after its conditions' parents,
+    otherwise by name (then as declared): the order random search draws a trial's values in,
+    whatever order the hyperparameters were declared in."""
+    space = list(hps.space)
+    parents = [{getattr(c, "name", None) for c in hp.conditions} for hp in space]
+    waiting = [
+        {j for j, other in enumerate(space) if other.name in parents[i]} for i in range(len(space))
+    ]
+    ready = [(hp.name, i) for i, hp in enumerate(space) if not waiting[i]]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        order.append(space[i])
+        for j in range(len(space)):
+            if i in waiting[j]:
+                waiting[j].discard(i)
+                if not waiting[j]:
+                    heapq.heappush(ready, (space[j].name, j))
+    order += [hp for i, hp in enumerate(space) if waiting[i]]  # none: parents come first in KT
+    ordered = keras_tuner.HyperParameters()
+    ordered.merge(order)
+    ordered.values = dict(hps.values)
+    return ordered
+
+
+class _RandomSearchOracle(_TrialSeeds, keras_tuner.oracles.RandomSearchOracle):
+    """`keras_tuner.oracles.RandomSearchOracle` sampling each trial from `trial_seed`, its
+    values drawn in `_sampling_order` (the oracle's space itself keeps the declared order:
+    the results table's columns)."""
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        declared = self.hyperparameters
+        self.hyperparameters = _sampling_order(declared)
+        try:
+            return super().populate_space(trial_id)
+        finally:
+            self.hyperparameters = declared
+
+
+class _GridSearchOracle(_TrialSeeds, keras_tuner.oracles.GridSearchOracle):
+    """`keras_tuner.oracles.GridSearchOracle` with `trial_seed` set per trial. The grid walk
+    itself draws nothing (KerasTuner 1.4: it starts from the defaults and steps through the
+    values in order), so the seed changes only the trials' weights, shuffles and split."""
+
+
 def _seeded_oracle(
     kind: str, *, objective: str, max_trials: int, seed: int, max_failures: int
 ) -> keras_tuner.Oracle:
-    cls = (
-        keras_tuner.oracles.GridSearchOracle
-        if kind == "grid"
-        else (keras_tuner.oracles.RandomSearchOracle)
-    )
+    """The search's oracle (``kind``: ``"random"`` or ``"grid"``) with its seed set exactly."""
+    cls = _GridSearchOracle if kind == "grid" else _RandomSearchOracle
     oracle = cls(
         objective=keras_tuner.Objective(objective, direction(objective)),
         max_trials=max_trials,
@@ -415,7 +504,7 @@ def _seeded_oracle(
         max_consecutive_failed_trials=max_failures,
     )
     # The oracle does `seed or random.randint(1, 10000)`: seed 0 would be random. Its public
-    # state round trip sets the seed (and the sampling state derived from it) exactly.
+    # state round trip sets the seed (the trials' seeds are derived from it) exactly.
     state = oracle.get_state()
     state["seed"] = state["seed_state"] = seed
     oracle.set_state(state)
@@ -452,8 +541,9 @@ def search(
         objective: the metric to optimize, e.g. ``"val_accuracy"`` (maximized) or
             ``"val_loss"`` (minimized). Defaults to ``search.objective``, else val_accuracy
             (classification) or val_loss (regression).
-        seed: seeds the sampled configurations and every trial's weights, shuffles and split;
-            0 is a seed like any other. Defaults to the recipe's seed (0).
+        seed: seeds the sampled configurations (trial n's from `trial_seed(seed, n)`:
+            different seeds sample independent configurations) and every trial's weights,
+            shuffles and split; 0 is a seed like any other. Defaults to the recipe's seed (0).
         directory: the search folder. Defaults to ``runs/<name>-search``
             (``-grid`` for grid search).
         space: a space mapping, a `SearchSpace` or ``"default"``; overrides the recipe's.
@@ -570,7 +660,7 @@ def search(
         "max_trials": max_trials,
     }
     if role != "worker":
-        _write_atomic(out / "search.json", json.dumps(meta, indent=2) + "\n")
+        _write_atomic(out / "search.json", _json.dumps(meta) + "\n")
 
     oracle = _seeded_oracle(
         kind, objective=objective, max_trials=max_trials, seed=seed, max_failures=max_failures
@@ -780,5 +870,5 @@ def _retrain_best(
                 "format": exported.format,
                 "max_abs_diff": exported.max_abs_diff,
             }
-    _write_atomic(out / "best.json", json.dumps(best, indent=2) + "\n")
+    _write_atomic(out / "best.json", _json.dumps(best) + "\n")
     return best

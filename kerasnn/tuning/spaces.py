@@ -19,21 +19,31 @@ arguments, ``name`` included) and ``fit`` (`kerasnn.fit` arguments). Three virtu
 lists and data-dependent steps: ``model.depth`` with ``model.units`` gives the MLP's ``hidden``
 (the CNN's ``dense``) with one sampled width per layer; ``model.conv_depth`` with
 ``model.conv_filters`` gives the CNN's ``filters``. ``model.lsuv: {choice: [false, true]}``
-samples the recipe's LSUV switch (`kerasnn.lsuv`). ``when`` makes an entry conditional on an
-earlier ``choice`` or ``int`` entry (KerasTuner's conditional scopes); ``by`` gives an entry
-its own range (or options) for each value of an earlier entry — one conditional KerasTuner
-hyperparameter per value, named ``key[value]`` (``optimizer.learning_rate[adam]``: a column of
-the results table each), written to the recipe key of the value drawn.
+samples the recipe's LSUV switch (`kerasnn.lsuv`). ``when`` makes an entry conditional on
+another ``choice`` or ``int`` entry of the space (KerasTuner's conditional scopes); ``by`` gives
+an entry its own range (or options) for each value of another entry — one conditional
+KerasTuner hyperparameter per value, named ``key[value]`` (``optimizer.learning_rate[adam]``: a
+column of the results table each), written to the recipe key of the value drawn.
+
+Keys may come in any order: each entry is declared after the entries it depends on (its
+``when``/``by`` parent, ``model.depth`` for ``model.units``, ``model.conv_depth`` for
+``model.conv_filters``), otherwise in the order written — the order of the results table's
+columns and of a grid search's axes (KerasTuner's grid steps the last one first). Random
+search draws each trial in an order of its own (parents first, then by name: see
+`kerasnn.tuning.search`), so one space written in any key order samples the same
+configurations for a seed.
 
 Every entry is checked when the space is parsed — before the first trial — and errors name
 the entry: an empty choice, ``min > max``, a log range that is not > 0, an unknown key, an
-activation/initializer/optimizer name that does not exist.
+activation/initializer/optimizer name that does not exist, a ``when``/``by`` on a key the space
+does not have, entries that depend on each other in a cycle.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import heapq
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -224,18 +234,108 @@ class Entry:
         )
 
 
-def _parent_options(where: str, parent: Any, earlier: Mapping[str, Entry]) -> tuple[Any, ...]:
-    """The options of `parent`, an earlier choice/int entry that `where` is conditional on."""
-    if parent not in earlier or earlier[parent].kind not in ("choice", "int"):
-        raise _entry_error(where, "the name of an earlier choice or int entry of the space", parent)
-    options = earlier[parent].values
-    if earlier[parent].kind == "int":
+def _parent_options(
+    where: str, parent: Any, earlier: Mapping[str, Entry | None]
+) -> tuple[Any, ...]:
+    """The options of `parent`, the choice/int entry that `where` is conditional on.
+
+    `earlier` holds the entries parsed so far (parents are parsed first, see
+    `_declaration_order`), `None` for a ``by`` entry (one hyperparameter per value: not a
+    parent).
+    """
+    if not isinstance(parent, str) or parent not in earlier:
+        raise _entry_error(
+            where, f"the name of a choice or int entry of the space (it has no {parent!r})", parent
+        )
+    entry = earlier[parent]
+    if entry is None or entry.kind not in ("choice", "int"):
+        kind = "a `by` entry" if entry is None else f"a {entry.kind} entry"
+        raise _entry_error(
+            where, f"the name of a choice or int entry of the space ({parent} is {kind})", parent
+        )
+    if any(parent == width for _, width in _LISTS):
+        depth = next(d for d, w in _LISTS if w == parent)
+        raise _entry_error(
+            where,
+            f"a choice or int entry other than {parent} (one width per layer, declared as "
+            f"{parent}_1, {parent}_2…; condition on {depth} instead)",
+            parent,
+        )
+    options = entry.values
+    if entry.kind == "int":
         options = tuple(range(options[0], options[1] + 1))
     return options
 
 
-def _parse_entry(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> list[Entry]:
-    """Parses one entry of a space: one `Entry`, or one per parent value with ``by``."""
+def _check_key(name: Any) -> None:
+    if not isinstance(name, str) or name.count(".") != 1 or name.split(".")[0] not in SECTIONS:
+        raise ValueError(
+            f"Received an invalid search entry name, expected section.key with section one of "
+            f"{', '.join(SECTIONS)} (e.g. optimizer.learning_rate). Received: {name!r}"
+        )
+
+
+def _dependencies(name: str, spec: Any, keys: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(option, key)`` for each key of the space that entry `name` depends on: its ``when``
+    parent, its ``by`` parent, or (``"depth"``) the depth key of a width key. A parent that is
+    not in the space is left to `_parent_options`, which names it."""
+    found = []
+    if isinstance(spec, Mapping):
+        when = spec.get("when")
+        if isinstance(when, Mapping) and len(when) == 1:
+            found.append(("when", next(iter(when))))
+        if "by" in spec:
+            found.append(("by", spec["by"]))
+    found += [("depth", depth) for depth, width in _LISTS if width == name]
+    return [(option, key) for option, key in found if isinstance(key, str) and key in keys]
+
+
+def _declaration_order(config: Mapping[str, Any]) -> list[str]:
+    """The keys of `config` in the order their entries are declared: every key after the keys
+    it depends on (`_dependencies`), otherwise in the order written (a stable topological
+    order: a space whose parents already come first keeps its order).
+
+    Raises:
+        ValueError: entries that depend on each other in a cycle, named.
+    """
+    depends = {name: _dependencies(name, spec, config) for name, spec in config.items()}
+    waiting = {name: {key for _, key in deps} for name, deps in depends.items()}
+    users: dict[str, list[str]] = {name: [] for name in config}
+    for name, keys in waiting.items():
+        for key in keys:
+            users[key].append(name)
+    position = {name: i for i, name in enumerate(config)}
+    ready = [(position[name], name) for name, keys in waiting.items() if not keys]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        order.append(name)
+        for user in users[name]:
+            waiting[user].discard(name)
+            if not waiting[user]:
+                heapq.heappush(ready, (position[user], user))
+    if len(order) < len(config):
+        # Each key left waits on another key left: follow them from the first to a repeat.
+        path = [min(name for name in config if waiting[name])]
+        while path[-1] not in path[:-1]:
+            path.append(min(waiting[path[-1]]))
+        cycle = path[path.index(path[-1]) :]
+        child, parent = cycle[-2], cycle[-1]
+        option = next(o for o, key in depends[child] if key == parent)
+        expected = (
+            f"another entry ({child} cannot depend on itself)"
+            if child == parent
+            else f"an entry that does not depend back on {child} (a cycle, each entry "
+            f"depending on the next: {' -> '.join(cycle)})"
+        )
+        raise _entry_error(f"{child}.{option}", expected, parent)
+    return order
+
+
+def _parse_entry(name: Any, spec: Any, earlier: Mapping[str, Entry | None]) -> list[Entry]:
+    """Parses one entry of a space: one `Entry`, or one per parent value with ``by`` (in the
+    order of the parent's options, whatever the order of the mapping)."""
     if not isinstance(spec, Mapping) or "by" not in spec:
         return [_parse_one(name, spec, earlier)]
     parent = spec["by"]
@@ -259,7 +359,7 @@ def _parse_entry(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> list[Ent
     if bad:
         raise _entry_error(f"{name}.{kind}", f"keys among {parent}'s {list(options)}", bad)
     entries = []
-    for value, raw in per_value.items():
+    for value, raw in sorted(per_value.items(), key=lambda item: options.index(item[0])):
         try:
             entry = _parse_one(name, {kind: raw, "when": {parent: [value]}}, earlier)
         except ValueError as err:
@@ -268,12 +368,8 @@ def _parse_entry(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> list[Ent
     return entries
 
 
-def _parse_one(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> Entry:
-    if not isinstance(name, str) or name.count(".") != 1 or name.split(".")[0] not in SECTIONS:
-        raise ValueError(
-            f"Received an invalid search entry name, expected section.key with section one of "
-            f"{', '.join(SECTIONS)} (e.g. optimizer.learning_rate). Received: {name!r}"
-        )
+def _parse_one(name: Any, spec: Any, earlier: Mapping[str, Entry | None]) -> Entry:
+    _check_key(name)
     if not isinstance(spec, Mapping):
         if isinstance(spec, list):
             raise _entry_error(name, "a value or {choice: [...]} (a bare list is ambiguous)", spec)
@@ -299,6 +395,8 @@ def _parse_one(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> Entry:
         if len(set(raw)) != len(raw):
             raise _entry_error(name, "distinct choice values", raw)
         values: tuple[Any, ...] = tuple(raw)
+        if len({type(v) for v in raw}) > 1:  # ints and floats: KerasTuner's Choice takes one type
+            values = tuple(float(v) for v in raw)
     else:
         if not isinstance(raw, list) or len(raw) != 2 or not all(is_number(v) for v in raw):
             raise _entry_error(name, f"{kind}: [min, max] with two finite numbers", raw)
@@ -319,7 +417,7 @@ def _parse_one(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> Entry:
     condition = None
     if when is not None:
         if not isinstance(when, Mapping) or len(when) != 1:
-            raise _entry_error(f"{name}.when", "a mapping {earlier_entry: [values]}", when)
+            raise _entry_error(f"{name}.when", "a mapping {parent_entry: [values]}", when)
         (parent, allowed), *_ = when.items()
         allowed = tuple(allowed) if isinstance(allowed, list) else (allowed,)
         options = _parent_options(f"{name}.when", parent, earlier)
@@ -329,7 +427,10 @@ def _parse_one(name: Any, spec: Any, earlier: Mapping[str, Entry]) -> Entry:
                 f"{name}.when", f"values among {parent}'s {list(options)}", list(allowed)
             )
         condition = (parent, allowed)
-    return Entry(name, kind, values, step=step, when=condition, default=spec.get("default"))
+    default = spec.get("default")
+    if kind == "choice" and is_number(default) and isinstance(values[0], float):
+        default = float(default)
+    return Entry(name, kind, values, step=step, when=condition, default=default)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,7 +439,8 @@ class SearchSpace:
 
     Build one with `SearchSpace.from_config(mapping, builder=...)`; `declare(hp)` declares
     every entry on a `keras_tuner.HyperParameters` and returns the sampled values, and
-    `apply(recipe_config, values)` writes them into a recipe mapping.
+    `apply(recipe_config, values)` writes them into a recipe mapping. `entries` are in
+    declaration order: each after the entries it depends on, otherwise as written.
 
     Example:
 
@@ -352,23 +454,32 @@ class SearchSpace:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, builder: str = "mlp") -> SearchSpace:
-        """Parses and validates a space mapping.
+        """Parses and validates a space mapping, in any key order.
+
+        Each entry is parsed (and declared) after the entries it depends on (its ``when`` or
+        ``by`` parent; ``model.depth`` for ``model.units``, ``model.conv_depth`` for
+        ``model.conv_filters``), otherwise in the order written; a ``by`` entry's branches
+        follow the parent's options.
 
         Raises:
-            ValueError: an invalid entry, named in the message.
+            ValueError: an invalid entry, named in the message — including a ``when``/``by``
+                parent the space does not have (or that is not a choice/int entry) and entries
+                that depend on each other in a cycle.
         """
         if not isinstance(config, Mapping) or not config:
             raise ValueError(
                 "Received an invalid value for argument space, expected a non-empty mapping of "
                 f"recipe keys to sampling rules. Received: space={config!r}"
             )
-        parsed: dict[str, Entry] = {}  # possible parents: the entries that are not per value
+        for name in config:
+            _check_key(name)
+        # Parents first (a when/by parent, model.depth before model.units), else as written.
+        parsed: dict[str, Entry | None] = {}  # None: a `by` entry, never a parent
         entries: list[Entry] = []
-        for name, spec in config.items():
-            branches = _parse_entry(name, spec, parsed)
+        for name in _declaration_order(config):
+            branches = _parse_entry(name, config[name], parsed)
             entries += branches
-            if branches[0].label is None:  # not per value: may be a later entry's parent
-                parsed[name] = branches[0]
+            parsed[name] = branches[0] if branches[0].label is None else None
         space = cls(tuple(entries), builder=builder)
         space._check_values()
         return space
