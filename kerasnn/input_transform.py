@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kerasnn.datasets import Standardizer
+
+class Standardizer(Protocol):
+    """What `InputTransform` uses of a `kerasnn.datasets.Standardizer` (no import of it here:
+    `kerasnn.datasets` builds the transform)."""
+
+    def transform(self, x: Any) -> np.ndarray: ...
+
+    def inverse_transform(self, x: Any) -> np.ndarray: ...
+
+    def as_layer(self, name: str | None = None) -> Any: ...
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -1,17 +1,13 @@
-"""The `kerasnn` command: help, train, bad input, a real SIGKILL then --resume, NaN stops."""
+"""The `kerasnn` command: help, train, bad input, NaN stops (kill and resume: test_resume.py)."""
 
 import json
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from helpers import subprocess_env
 
-from kerasnn.callbacks import read_history_csv
 from kerasnn.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,73 +116,3 @@ def test_nan_loss_names_the_exact_step_and_writes_no_nan_model(tmp_path, capsys)
     (fused_step, fused_spe), (single_step, single_spe) = found["fused"], found["single"]
     assert fused_spe > 1 and single_spe == 1
     assert fused_step == single_step < fused_spe  # not the execution's last step
-
-
-def _wait_for_rows(path: Path, rows: int, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(read_history_csv(path)) >= rows:
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"training ended before {rows} epochs: {proc.stderr.read()}")
-        time.sleep(0.05)
-    raise AssertionError("training did not reach the kill point in time")
-
-
-@pytest.mark.slow
-def test_sigkill_then_resume_continues_and_matches(tmp_path):
-    """A real SIGKILL mid-run, then `kerasnn train --resume`: at most one epoch is lost and the
-    run ends with the same history as an uninterrupted one."""
-    # Small batches without fused steps make each epoch slow enough to kill in the middle.
-    overrides = ["fit.epochs=8", "fit.batch_size=4", "fit.steps_per_execution=1"]
-    recipe = str(_recipe(tmp_path))
-    sets = [arg for o in overrides for arg in ("--set", o)]
-
-    straight = subprocess.run(
-        [*KERASNN, "train", recipe, "--out", str(tmp_path / "straight"), "--quiet", *sets],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert straight.returncode == 0, straight.stderr
-
-    out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [*KERASNN, "train", recipe, "--out", str(out), "--quiet", *sets],
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for_rows(tmp_path / "killed.partial" / "history.csv", 3, proc)
-        time.sleep(0.1)  # land somewhere inside the next epoch
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
-    assert not out.exists()
-    done_before_kill = len(read_history_csv(tmp_path / "killed.partial" / "history.csv"))
-    assert 3 <= done_before_kill < 8
-
-    resumed = subprocess.run(
-        [*KERASNN, "train", recipe, "--out", str(out), "--quiet", "--resume", *sets],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    a = read_history_csv(tmp_path / "straight" / "history.csv")
-    b = read_history_csv(out / "history.csv")
-    assert [r["epoch"] for r in b] == [str(i) for i in range(8)]
-    assert len(a) == len(b)
-    for row_a, row_b in zip(a, b, strict=True):
-        assert float(row_b["loss"]) == pytest.approx(float(row_a["loss"]), rel=1e-4)
-    metrics_a = json.loads((tmp_path / "straight" / "metrics.json").read_text())
-    metrics_b = json.loads((out / "metrics.json").read_text())
-    assert metrics_b["test_metrics"] == pytest.approx(metrics_a["test_metrics"], rel=1e-4)
-    assert not (tmp_path / "killed.partial").exists()

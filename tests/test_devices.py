@@ -406,7 +406,7 @@ _NO_ONEDNN = textwrap.dedent(
     import json
     import keras, numpy as np
     import tensorflow as tf
-    from kerasnn import devices, initializers, models
+    from kerasnn import data_formats, initializers, models
 
     out = {"supported": data_formats.supports_channels_first("conv", 2)}
     try:  # what TensorFlow itself says without kerasnn's check
