@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnn import _json
+from kerasnn import _epoch_state
 
 
 @keras.saving.register_keras_serializable(package="kerasnn")
@@ -132,8 +132,6 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         """Keeps the state after this epoch and after the previous one (a kill may land between
         this write and the backup's, in which case training resumes one epoch earlier)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        path = self.state_dir / self._STATE_FILE
-        entries = _json.read(path)["entries"] if path.exists() else []
         weights_file = None
         if self.restore_best_weights and self.best_weights is not None:
             weights_file = f"best-epoch-{self.best_epoch}.npz"
@@ -150,25 +148,18 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             "stopped_epoch": self.stopped_epoch,
             "weights_file": weights_file,
         }
-        entries = [*[e for e in entries if e["epoch"] < epoch][-1:], entry]
-        _json.write(path, {"entries": entries}, indent=None)
-        keep = {e["weights_file"] for e in entries}
-        for old in self.state_dir.glob("best-epoch-*.npz"):
-            if old.name not in keep:
-                old.unlink()
+        entries = _epoch_state.save_entry(self.state_dir / self._STATE_FILE, entry)
+        _epoch_state.prune(self.state_dir, "best-epoch-*.npz", {e["weights_file"] for e in entries})
 
     def _restore_state(self, last_done_epoch: int) -> None:
-        path = self.state_dir / self._STATE_FILE
-        entries = _json.read(path)["entries"] if path.exists() else []
-        match = [e for e in entries if e["epoch"] == last_done_epoch]
-        if not match:
+        state = _epoch_state.find_entry(self.state_dir / self._STATE_FILE, last_done_epoch)
+        if state is None:
             warnings.warn(
                 f"EarlyStopping found no saved state for epoch {last_done_epoch + 1} in "
                 f"{self.state_dir}; patience restarts from 0 on this resumed run.",
                 stacklevel=2,
             )
             return
-        state = match[0]
         self.wait = state["wait"]
         self.best = state["best"]
         self.best_epoch = state["best_epoch"]

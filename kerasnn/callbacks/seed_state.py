@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
+
+from kerasnn import _epoch_state
 
 
 @keras.saving.register_keras_serializable(package="kerasnn")
@@ -63,22 +64,14 @@ class SeedState(keras.callbacks.Callback):
         tmp = self.state_dir / f".{name}.tmp.npz"
         np.savez(tmp, *[np.asarray(v) for v in self._states()])
         os.replace(tmp, self.state_dir / name)
-        path = self.state_dir / self._STATE_FILE
-        entries = json.loads(path.read_text())["entries"] if path.exists() else []
-        entries = [*[e for e in entries if e["epoch"] < epoch][-1:], {"epoch": epoch, "file": name}]
-        tmp_json = path.with_suffix(".tmp")
-        tmp_json.write_text(json.dumps({"entries": entries}))
-        os.replace(tmp_json, path)
-        keep = {e["file"] for e in entries}
-        for old in self.state_dir.glob("seed-state-epoch-*.npz"):
-            if old.name not in keep:
-                old.unlink()
+        entries = _epoch_state.save_entry(
+            self.state_dir / self._STATE_FILE, {"epoch": epoch, "file": name}
+        )
+        _epoch_state.prune(self.state_dir, "seed-state-epoch-*.npz", {e["file"] for e in entries})
 
     def _restore(self, last_done_epoch: int) -> None:
-        path = self.state_dir / self._STATE_FILE
-        entries = json.loads(path.read_text())["entries"] if path.exists() else []
-        match = [e for e in entries if e["epoch"] == last_done_epoch]
-        if not match:
+        entry = _epoch_state.find_entry(self.state_dir / self._STATE_FILE, last_done_epoch)
+        if entry is None:
             warnings.warn(
                 f"SeedState found no saved generator state for epoch {last_done_epoch + 1} in "
                 f"{self.state_dir}: this resumed run draws other dropout masks and noise than "
@@ -87,7 +80,7 @@ class SeedState(keras.callbacks.Callback):
             )
             return
         states = self._states()
-        with np.load(self.state_dir / match[0]["file"]) as saved:
+        with np.load(self.state_dir / entry["file"]) as saved:
             if len(saved.files) != len(states):
                 raise ValueError(
                     f"Cannot resume the random-generator state: {self.state_dir} holds "
