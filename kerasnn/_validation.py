@@ -11,6 +11,31 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+__all__ = [
+    "close_match",
+    "fraction",
+    "invalid",
+    "is_number",
+    "non_negative_float",
+    "one_of",
+    "positive_int",
+    "strict_bool",
+    "unknown_key",
+]
+
+
+def close_match(value: Any, allowed: Iterable[str]) -> str | None:
+    """The entry of `allowed` closest to `value` (difflib), or `None`: the one "did you mean"."""
+    if not isinstance(value, str):
+        return None
+    close = difflib.get_close_matches(value, list(allowed), n=1)
+    return close[0] if close else None
+
+
+def _hint(value: Any, allowed: Iterable[str]) -> str:
+    close = close_match(value, allowed)
+    return f" Did you mean {close!r}?" if close else ""
+
 
 def invalid(argument: str, expected: str, value: Any) -> ValueError:
     """Builds the standard error for a bad argument value."""
@@ -53,11 +78,37 @@ def one_of(argument: str, value: Any, allowed: Iterable[str]) -> str:
     allowed = list(allowed)
     if value in allowed:
         return value
-    hint = ""
-    if isinstance(value, str):
-        close = difflib.get_close_matches(value, allowed, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(
         f"Received an invalid value for argument {argument}, expected one of "
-        f"{', '.join(map(repr, sorted(allowed)))}.{hint} Received: {argument}={value!r}"
+        f"{', '.join(map(repr, sorted(allowed)))}.{_hint(value, allowed)} "
+        f"Received: {argument}={value!r}"
     )
+
+
+def unknown_key(where: str, key: Any, allowed: Iterable[str]) -> ValueError:
+    """The error for a key that is not allowed in a mapping (a recipe section, a spec).
+
+    Args:
+        where: the mapping's dotted place, e.g. ``"model"``; ``""`` for the top level.
+        key: the key received.
+        allowed: the keys allowed there.
+
+    Example:
+
+    >>> str(unknown_key("model", "hiden", ["hidden", "dropout"]))  # doctest: +ELLIPSIS
+    "Unknown recipe key model.hiden. Did you mean 'hidden'? Allowed keys in model: dropout, ..."
+    """
+    allowed = sorted(allowed)
+    full = f"{where}.{key}" if where else str(key)
+    place = f"in {where}" if where else "at the top level"
+    return ValueError(
+        f"Unknown recipe key {full}.{_hint(key, allowed)} Allowed keys {place}: "
+        f"{', '.join(allowed)}."
+    )
+
+
+def strict_bool(argument: str, value: Any) -> bool:
+    """Returns `value` if it is `True` or `False` (not ``"yes"``, not 1), else raises."""
+    if not isinstance(value, bool):
+        raise invalid(argument, "true or false", value)
+    return value
