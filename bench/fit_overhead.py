@@ -103,7 +103,7 @@ class Arm:
             out["stop_reason"] = reasons
         best = [r.best_epoch for r in self.runs if r.best_epoch is not None]
         if best:
-            out["best_epoch_0based"] = best
+            out["best_epoch"] = best
         return out
 
     def median_fit_s(self) -> float:

@@ -41,8 +41,9 @@ _LAZY_ATTRS: dict[str, str] = {
     "Recipe": "kerasnn.recipe",
     "RunResult": "kerasnn.recipe",
     "Dataset": "kerasnn.datasets",
-    "lr_find": "kerasnn.callbacks.lr_finder",
-    "search": "kerasnn.tuning",
+    "lr_find": "kerasnn.diagnostics",
+    "lsuv": "kerasnn.initializers",
+    "search": "kerasnn.recipe.hypermodel",
 }
 _LAZY_MODULES = (
     "activations",
@@ -55,7 +56,6 @@ _LAZY_MODULES = (
     "export",
     "initializers",
     "layers",
-    "lsuv",
     "models",
     "optimizers",
     "plots",
@@ -109,7 +109,6 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
         export,
         initializers,
         layers,
-        lsuv,
         models,
         optimizers,
         plots,
@@ -119,11 +118,12 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
         training,
         tuning,
     )
-    from kerasnn.callbacks.lr_finder import lr_find
     from kerasnn.datasets import Dataset
+    from kerasnn.diagnostics import lr_find
+    from kerasnn.initializers import lsuv
     from kerasnn.recipe import Recipe, RunResult
+    from kerasnn.recipe.hypermodel import search
     from kerasnn.training import FitResult, compile, evaluate, fit
-    from kerasnn.tuning import search
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,8 @@ from typing import Any
 
 from kerasnn import _json
 
+__all__ = ["find_entry", "prune", "save_entry"]
+
 
 def save_entry(path: Path, entry: dict[str, Any]) -> list[dict[str, Any]]:
     """Adds `entry` (with an ``"epoch"``) to the state file at `path`, atomically, keeping one

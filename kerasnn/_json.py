@@ -37,12 +37,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from kerasnn import _atomic
 
 __all__ = ["NON_FINITE_KEY", "dumps", "loads", "read", "to_strict", "write"]
 
@@ -162,22 +163,14 @@ def dumps(data: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
 
 
 def write(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> Path:
-    """Writes `dumps(data)` plus a newline to `path` atomically (temporary file, then rename).
+    """Writes `dumps(data)` plus a newline to `path` atomically (`kerasnn._atomic.write_text`:
+    a temporary sibling renamed over `path`; the file gets the umask's mode).
 
     Returns:
         The path written.
     """
-    path = Path(path)
     text = dumps(data, indent=indent) + "\n"  # before the file is touched: errors leave no file
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return _atomic.write_text(path, text)
 
 
 def _reject_constant(name: str) -> Any:

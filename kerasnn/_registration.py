@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 # The modules whose import registers every custom object kerasnn can write into a file.
-SERIALIZABLE_MODULES = ("kerasnn.layers", "kerasnn.schedules", "kerasnn.fused_optimizers")
+SERIALIZABLE_MODULES = ("kerasnn.layers", "kerasnn.schedules", "kerasnn.optimizers.fused")
 
 
 def register() -> None:

@@ -16,6 +16,18 @@ import keras
 from kerasnn._validation import one_of
 from kerasnn.layers import PELU, MaxoutChannels
 
+__all__ = [
+    "ALIASES",
+    "ActivationLike",
+    "canonical_name",
+    "get",
+    "keras_names",
+    "layer",
+    "layer_factories",
+    "names",
+    "register",
+]
+
 ActivationLike = str | Callable[..., Any] | keras.layers.Layer | None
 
 # Lecture (and common) spellings -> Keras activation names.

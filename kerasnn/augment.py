@@ -51,7 +51,7 @@ import numpy as np
 
 from kerasnn._validation import is_number
 
-__all__ = ["KEYS", "PRESETS", "apply", "names", "resolve"]
+__all__ = ["KEYS", "PRESETS", "apply", "get", "names"]
 
 KEYS = ("shift", "rotation", "zoom", "noise", "image_shape")
 #: Named augmentations, for recipes and search spaces (``model.augment: {choice: [...]}``).
@@ -75,7 +75,7 @@ def _invalid(key: str, expected: str, value: Any) -> ValueError:
     )
 
 
-def resolve(augment: Any) -> dict[str, Any]:
+def get(augment: Any) -> dict[str, Any]:
     """Validates an ``augment`` value and returns it as a mapping (``{}``: no augmentation).
 
     Args:
@@ -189,7 +189,7 @@ def apply(
 
     Args:
         x: the model's input tensor (``keras.Input``).
-        augment: as in `resolve`.
+        augment: as in `get`.
         input_shape: the per-sample input shape.
         standardizer: the `kerasnn.datasets.Standardizer` the inputs were standardized with:
             undone before shift/rotation/zoom and applied again after them. Defaults to `None`
@@ -202,9 +202,9 @@ def apply(
 
     Raises:
         ValueError: an invalid `augment`, or geometric transforms on inputs that are not
-            images (see `resolve`).
+            images (see `get`).
     """
-    spec = resolve(augment)
+    spec = get(augment)
     if not spec:
         return x
     input_shape = tuple(int(d) for d in input_shape)

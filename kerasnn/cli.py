@@ -1,4 +1,12 @@
-"""The `kerasnn` command line."""
+"""The `kerasnn` command line: the edge where input is checked before TensorFlow loads.
+
+Each command first checks what it was given (the recipe's keys and kerasnn's names, the paths,
+the numbers) without importing TensorFlow, then imports it with its start-up notes filtered out
+(`kerasnn._quiet`; ``--verbose`` shows them), then works. Exit codes: 0 done, 1 the work failed
+(training diverged, a sanity check or an export's verification failed, a search stopped on
+failed trials), 2 bad input: a message naming the argument and what was received, never a
+traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +14,89 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from kerasnn import __version__, _quiet
+
+__all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_OK", "EXIT_TRAINING_FAILED", "main"]
 
 EXIT_OK, EXIT_TRAINING_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# What bad input raises on its way in: caught at the edge, by type, and reported with exit 2.
+BAD_INPUT_ERRORS = (
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer > 0 (``--trials 0`` is refused, not read as the default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer. Received: {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0. Received: {text!r}")
+    return value
+
+
+def _check_out(out: str | None, argument: str = "--out") -> None:
+    """A folder argument must not name an existing file."""
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise NotADirectoryError(
+            f"Received an invalid value for argument {argument}, expected a folder (new or "
+            f"existing); {out} is a file. Received: {argument}={out!r}"
+        )
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0. Received: {text!r}")
+    return value
+
+
+def _tensorflow(args: argparse.Namespace) -> None:
+    """Imports TensorFlow: after the input checks, with its start-up notes filtered out."""
+    _quiet.import_tensorflow(verbose=args.verbose)
+
+
+def _recipe(args: argparse.Namespace) -> object:
+    """The command's recipe with its --set overrides: checked once, before TensorFlow loads."""
+    from kerasnn.recipe import Recipe
+
+    return Recipe.from_yaml(args.recipe, overrides=args.overrides)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kerasnn",
         description="Describe, compile, fit and evaluate Keras models from YAML recipes.",
+    )
+    parser.add_argument("--version", action="version", version=f"kerasnn {__version__}")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's start-up lines (CUDA probing, CPU notes); hidden by default",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (add_arguments, _) in COMMANDS.items():
@@ -73,8 +156,9 @@ def _add_train(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from kerasnn.recipe import Recipe
-
+    recipe = _recipe(args)
+    _check_out(args.out)
+    _tensorflow(args)
     strategy, out, scratch = None, args.out, None
     if args.strategy is not None:  # first: multi_worker must precede any TensorFlow op
         from kerasnn import devices
@@ -85,7 +169,6 @@ def _train(args: argparse.Namespace) -> int:
 
             scratch = tempfile.mkdtemp(prefix="kerasnn-worker-")
             out = os.path.join(scratch, "run")
-    recipe = Recipe.from_yaml(args.recipe).with_overrides(args.overrides)
     try:
         result = recipe.run(
             out,
@@ -158,9 +241,10 @@ def _add_export(sub: argparse._SubParsersAction, name: str) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from kerasnn import export
+    from kerasnn.recipe.export_run import export_source
 
     try:
-        result = export.export_source(
+        result = export_source(
             args.source,
             args.path,
             format=args.format,
@@ -189,7 +273,7 @@ def _add_predict(sub: argparse._SubParsersAction, name: str) -> None:
     cmd.add_argument("model", metavar="MODEL", help="a SavedModel folder or a .keras file")
     cmd.add_argument("input", metavar="INPUT", help="inputs: a .npy or .csv file")
     cmd.add_argument("--out", metavar="FILE", help="write predictions to FILE (.npy or .csv)")
-    cmd.add_argument("--batch-size", type=int, default=1024, help="default: 1024")
+    cmd.add_argument("--batch-size", type=_positive_int, default=1024, help="default: 1024")
     cmd.add_argument(
         "--unsafe",
         action="store_true",
@@ -198,15 +282,22 @@ def _add_predict(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from kerasnn import export
-
     if args.out is not None and not args.out.endswith((".npy", ".csv")):
         raise ValueError(
             "Received an invalid value for argument --out, expected a file name ending in .npy "
             f"or .csv. Received: --out={args.out!r}"
         )
+    for argument, path in (("MODEL", args.model), ("INPUT", args.input)):
+        if not Path(path).exists():
+            raise FileNotFoundError(
+                f"Received an invalid value for argument {argument}, expected an existing "
+                f"path. Received: {argument}={path!r}"
+            )
+    _tensorflow(args)
+    import numpy as np
+
+    from kerasnn import export
+
     model = export.load(args.model, safe_mode=not args.unsafe)
     x = export.read_inputs(args.input, model.input_shape)
     y = model.predict(x, batch_size=args.batch_size)
@@ -231,6 +322,7 @@ def _add_devices(sub: argparse._SubParsersAction, name: str) -> None:
 def _devices(args: argparse.Namespace) -> int:
     import json
 
+    _tensorflow(args)
     from kerasnn import devices
 
     info = devices.report()
@@ -280,6 +372,8 @@ def _compare(args: argparse.Namespace) -> int:
     else:  # several recipes; an experiment file among them fails on its unknown keys
         experiment = Experiment.from_recipes(paths, name=args.name or "compare")
     experiment = experiment.with_overrides(args.overrides)
+    _check_out(args.out)
+    _tensorflow(args)
     result = experiment.run(
         args.out,
         resume=args.resume,
@@ -306,18 +400,29 @@ def _add_lr_find(sub: argparse._SubParsersAction, name: str) -> None:
     cmd.add_argument("recipe", help="path to a YAML recipe")
     _add_overrides(cmd, "override a recipe entry, e.g. --set optimizer=sgd")
     cmd.add_argument("--out", metavar="DIR", help="output folder (default: runs/NAME-lr_find)")
-    cmd.add_argument("--min-lr", type=float, default=1e-7, help="first rate (default 1e-7)")
-    cmd.add_argument("--max-lr", type=float, default=10.0, help="last rate (default 10)")
-    cmd.add_argument("--num-steps", type=int, default=100, help="ramp length (default 100)")
+    cmd.add_argument(
+        "--min-lr", type=_positive_float, default=1e-7, help="first rate (default 1e-7)"
+    )
+    cmd.add_argument("--max-lr", type=_positive_float, default=10.0, help="last rate (default 10)")
+    cmd.add_argument(
+        "--num-steps", type=_positive_int, default=100, help="ramp length (default 100)"
+    )
     cmd.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
 def _lr_find(args: argparse.Namespace) -> int:
-    from kerasnn.callbacks.lr_finder import run_recipe
+    recipe = _recipe(args)
+    if not args.min_lr < args.max_lr:
+        raise ValueError(
+            "Received an invalid value for argument --max-lr, expected a rate above --min-lr. "
+            f"Received: --min-lr={args.min_lr!r}, --max-lr={args.max_lr!r}"
+        )
+    _check_out(args.out)
+    _tensorflow(args)
+    from kerasnn.recipe.lr_find import lr_find_recipe
 
-    result, out = run_recipe(
-        args.recipe,
-        args.overrides,
+    result, out = lr_find_recipe(
+        recipe,
         out=args.out,
         overwrite=args.overwrite,
         min_lr=args.min_lr,
@@ -343,9 +448,13 @@ def _add_search(sub: argparse._SubParsersAction, name: str) -> None:
         ),
     )
     search.add_argument("recipe", help="path to a YAML recipe, e.g. recipes/digits_mlp.yaml")
-    search.add_argument("--trials", type=int, metavar="N", help="number of trials (default 20)")
+    search.add_argument(
+        "--trials", type=_positive_int, metavar="N", help="number of trials (default 20)"
+    )
     search.add_argument("--objective", help="metric to optimize (default val_accuracy/val_loss)")
-    search.add_argument("--seed", type=int, help="search seed (default: the recipe's)")
+    search.add_argument(
+        "--seed", type=_non_negative_int, help="search seed (default: the recipe's)"
+    )
     search.add_argument(
         "--out", metavar="DIR", help="search folder (default runs/NAME-search, runs/NAME-grid)"
     )
@@ -359,7 +468,7 @@ def _add_search(sub: argparse._SubParsersAction, name: str) -> None:
     )
     search.add_argument(
         "--ensemble",
-        type=int,
+        type=_positive_int,
         metavar="K",
         help="best.keras averages the K best configurations (default: search.ensemble, else 1)",
     )
@@ -375,9 +484,8 @@ def _add_search(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from kerasnn.recipe import Recipe
-    from kerasnn.tuning import search
-
+    recipe = _recipe(args)
+    _check_out(args.out)
     if args.chief or args.worker:
         host, sep, port = (args.oracle or "").rpartition(":")
         if not sep or not host or not port.isdigit():
@@ -388,7 +496,9 @@ def _search(args: argparse.Namespace) -> int:
         os.environ["KERASTUNER_TUNER_ID"] = "chief" if args.chief else f"tuner-{args.worker}"
         os.environ["KERASTUNER_ORACLE_IP"] = host
         os.environ["KERASTUNER_ORACLE_PORT"] = port
-    recipe = Recipe.from_yaml(args.recipe).with_overrides(args.overrides)
+    _tensorflow(args)
+    from kerasnn.recipe.hypermodel import search
+
     try:
         result = search(
             recipe,
@@ -427,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command][1](args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as err:
+    except BAD_INPUT_ERRORS as err:
         print(f"kerasnn: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

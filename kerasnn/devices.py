@@ -18,7 +18,6 @@ gradient-noise level stay those of a single device. To keep the per-device batch
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import platform
@@ -29,7 +28,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from kerasnn._validation import invalid, positive_int
+from kerasnn._validation import close_match, invalid, positive_int
 
 __all__ = [
     "MIXED_PRECISION",
@@ -468,8 +467,8 @@ def strategy(name: str | tf.distribute.Strategy = "auto") -> tf.distribute.Strat
             return tf.distribute.OneDeviceStrategy(gpus[0].name)
         return tf.distribute.OneDeviceStrategy(_logical("CPU")[0].name)
     plain = [s for s in STRATEGIES if "<" not in s]
-    close = difflib.get_close_matches(key, plain, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    close = close_match(key, plain)
+    hint = f" Did you mean {close!r}?" if close else ""
     raise ValueError(
         f"Received an invalid value for argument strategy, expected one of "
         f"{', '.join(STRATEGIES)}.{hint} Received: strategy={name!r}"

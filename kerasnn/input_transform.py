@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+__all__ = ["InputTransform", "Standardizer"]
+
 
 class Standardizer(Protocol):
     """What `InputTransform` uses of a `kerasnn.datasets.Standardizer` (no import of it here:

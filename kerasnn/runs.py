@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import yaml
 
-from kerasnn import _json
+from kerasnn import _atomic, _json
+
+__all__ = ["FINISHED_MARKER", "RunFolder", "next_free"]
 
 FINISHED_MARKER = "metrics.json"
 
@@ -94,13 +95,9 @@ class RunFolder:
         return self.staging / name
 
     def write_text(self, name: str, text: str) -> Path:
-        """Writes a text file atomically (temporary file, then rename)."""
-        target = self.file(name)
-        fd, tmp = tempfile.mkstemp(dir=self.staging, prefix=f".{name}.")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, target)
-        return target
+        """Writes a text file atomically (`kerasnn._atomic.write_text`: a temporary file
+        renamed into place; the file gets the umask's mode)."""
+        return _atomic.write_text(self.file(name), text)
 
     def write_json(self, name: str, data: Any) -> Path:
         """Writes `data` as indented strict JSON: NaN/±inf become ``null``, the reason under

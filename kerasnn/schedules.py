@@ -38,7 +38,7 @@ __all__ = [
     "OneCycle",
     "bind_momentum",
     "exponential",
-    "from_spec",
+    "get",
     "inverse_time",
     "momentum_attribute",
     "momentum_value",
@@ -447,7 +447,7 @@ _NEEDS_TOTAL = ("warmup_cosine", "one_cycle")
 
 
 def names() -> list[str]:
-    """Schedule names usable in recipes and `from_spec`."""
+    """Schedule names usable in recipes and `get`."""
     return sorted(_FACTORIES)
 
 
@@ -470,7 +470,7 @@ def _split_spec(spec: Any) -> tuple[str, dict[str, Any]]:
     )
 
 
-def from_spec(
+def get(
     spec: str | Mapping[str, Any] | LearningRateSchedule,
     *,
     learning_rate: float,
@@ -496,7 +496,7 @@ def from_spec(
 
     Example:
 
-    >>> s = from_spec({"step": {"factor": 0.5, "every": 1}}, learning_rate=0.1,
+    >>> s = get({"step": {"factor": 0.5, "every": 1}}, learning_rate=0.1,
     ...               steps_per_epoch=10, epochs=5)
     >>> round(float(s(10)), 3)
     0.05

@@ -5,8 +5,12 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras
-import pytest
+from kerasnn._quiet import import_tensorflow
+
+import_tensorflow()  # TensorFlow's CPU start-up notes (CUDA probing) stay out of the output
+
+import keras  # noqa: E402 (after the quiet TensorFlow import)
+import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

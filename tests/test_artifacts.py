@@ -11,6 +11,7 @@ from helpers import run_python
 
 import kerasnn as knn
 from kerasnn import export as ex
+from kerasnn.recipe.export_run import export_run_folder
 
 
 def _fit_to_folder(model, data, run_dir, **kwargs):
@@ -96,7 +97,7 @@ def _source_accuracy_in_fresh_process(artifact, x, y, tmp_path) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("view", ["image"])  # flat: tests/test_export.py's digits CLI test
+@pytest.mark.parametrize("view", ["image"])  # flat: tests/test_export_run.py's CLI test
 def test_digits_export_takes_the_source_pixels(tmp_path, view):
     """From a run folder: the artifact takes load_digits().data (0-16, 64 values per image,
     whatever view the model trained on) and scores what the model scores on its inputs."""
@@ -111,7 +112,7 @@ def test_digits_export_takes_the_source_pixels(tmp_path, view):
         }
     )
     run = recipe.run(tmp_path / "run", verbose=0)
-    result = ex.export_source(run.run_dir, tmp_path / "sm")
+    result = export_run_folder(run.run_dir, tmp_path / "sm")
     assert result.input_shape == (None, 64)
     assert (
         result.preprocessing

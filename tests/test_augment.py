@@ -51,7 +51,7 @@ def _shift_of(augmented: np.ndarray, image: np.ndarray, limit: int) -> tuple[int
     ],
 )
 def test_resolve_presets_and_mappings(value, expected):
-    assert augment.resolve(value) == expected
+    assert augment.get(value) == expected
 
 
 def test_presets_are_listed():
@@ -79,7 +79,7 @@ def test_presets_are_listed():
 )
 def test_invalid_values_are_named(value, match):
     with pytest.raises(ValueError, match=match):
-        augment.resolve(value)
+        augment.get(value)
 
 
 def test_geometric_transforms_need_images():

@@ -1,6 +1,7 @@
 """The `kerasnn` command: help, train, bad input, NaN stops (kill and resume: test_resume.py)."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -55,10 +56,18 @@ def test_train_in_process_prints_summary(tmp_path, capsys):
     [
         (["--set", "fit.epochs=0"], "argument fit.epochs, expected a positive integer"),
         (["--set", "model.activation=rleu"], "Did you mean 'relu'"),
-        (["--set", "optimizer=adamm"], "argument optimizer, expected one of"),
+        (["--set", "optimizer=adamm"], "argument optimizer.name, expected one of"),
         (["--set", "data.name=nope"], "digits"),
         (["--set", "fit.batch_size=-2"], "argument fit.batch_size"),
-        (["--set", "modle.hidden=[3]"], "Unknown recipe key 'modle'"),
+        (["--set", "modle.hidden=[3]"], "Unknown recipe key modle. Did you mean 'model'?"),
+        (["--set", "model.hiden=[64]"], "Unknown recipe key model.hiden. Did you mean 'hidden'?"),
+        (["--set", "model.hidden=[16,"], "VALUE written in YAML"),
+        (["--set", "model.hidden=!!python/object/apply:os.getcwd []"], "VALUE written in YAML"),
+        (["--set", 'fit.shuffle="yes"'], "argument fit.shuffle, expected true or false"),
+        (["--set", "export.standardize=1"], "argument export.standardize, expected true or"),
+        (["--set", "fit.callbacks=[grad_norm]"], "Did you mean 'grad_norms'?"),
+        (["--set", "fit.lr_schedule={step: {factr: 0.5}}"], "fit.lr_schedule.step.factr"),
+        (["--set", "optimizer.betta_1=0.8"], "Unknown recipe key optimizer.betta_1"),
     ],
 )
 def test_bad_input_exits_2_with_message(tmp_path, capsys, args, match):
@@ -66,6 +75,113 @@ def test_bad_input_exits_2_with_message(tmp_path, capsys, args, match):
     assert code == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_out_naming_a_file_exits_2(tmp_path, capsys):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("mine")
+    assert main(["train", str(_recipe(tmp_path)), "--out", str(taken)]) == 2
+    assert "argument --out, expected a folder" in capsys.readouterr().err
+    assert taken.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["search", "RECIPE", "--trials", "0"],
+        ["search", "RECIPE", "--ensemble", "-1"],
+        ["lr-find", "RECIPE", "--num-steps", "0"],
+        ["lr-find", "RECIPE", "--max-lr", "nan"],
+        ["predict", "m.keras", "x.npy", "--batch-size", "0"],
+    ],
+)
+def test_bad_numbers_are_refused_by_the_parser(tmp_path, capsys, args):
+    args = [str(_recipe(tmp_path)) if a == "RECIPE" else a for a in args]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "expected a positive integer" in err or "expected a number > 0" in err
+
+
+def test_version(capsys):
+    import kerasnn
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kerasnn {kerasnn.__version__}"
+
+
+def test_a_typo_is_refused_before_tensorflow_loads(tmp_path):
+    """The edge: a misspelt key costs no TensorFlow import and prints one line, exit 2."""
+    code = (
+        "import sys\n"
+        "from kerasnn.cli import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF loaded'\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "train", str(_recipe(tmp_path)), "--set", "model.hiden=[64]"],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "kerasnn: error: Unknown recipe key model.hiden. Did you mean 'hidden'? Allowed keys in "
+        "model: activation, augment, batchnorm, builder, dropout, hidden, initializer, l1, l2, "
+        "lsuv, name, output_activation, outputs, seed, task."
+    ]
+
+
+def test_tensorflow_startup_lines_are_hidden_unless_verbose():
+    """On a CPU machine TensorFlow prints CUDA-probe notes at start-up; the CLI filters them."""
+    from kerasnn._quiet import STARTUP_NOISE
+
+    env = subprocess_env()
+    del env["TF_CPP_MIN_LOG_LEVEL"]  # as a user's shell: the CLI picks its own level
+    quiet, verbose = (
+        subprocess.run(
+            [*KERASNN, *flags, "devices", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        for flags in ((), ("--verbose",))
+    )
+    assert quiet.returncode == verbose.returncode == 0
+    assert json.loads(quiet.stdout)["physical"]
+    assert not [line for line in quiet.stderr.splitlines() if STARTUP_NOISE.search(line)]
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):  # what --verbose shows on a CPU machine
+        assert [line for line in verbose.stderr.splitlines() if STARTUP_NOISE.search(line)]
+
+
+def test_keras_config_loss_round_trips_into_recipe_yaml(tmp_path, capsys):
+    """A Keras-serialized loss, metric and optimizer in a recipe train and are written back."""
+    from kerasnn.recipe import Recipe
+
+    path = _recipe(tmp_path, epochs=1)
+    config = yaml.safe_load(path.read_text())
+    config["loss"] = {
+        "class_name": "SparseCategoricalCrossentropy",
+        "config": {"from_logits": False},
+    }
+    config["metrics"] = [{"class_name": "SparseCategoricalAccuracy", "config": {"name": "acc"}}]
+    config["optimizer"] = {"class_name": "Adam", "config": {"learning_rate": 0.003}}
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "run"
+    assert main(["train", str(path), "--out", str(out), "--quiet"]) == 0
+    written = Recipe.from_yaml(out / "recipe.yaml")
+    assert written.loss == config["loss"]
+    assert written.metrics == config["metrics"]
+    assert written.optimizer == config["optimizer"]
+    assert "val_acc" in (out / "history.csv").read_text().splitlines()[0]
 
 
 def test_existing_run_is_refused_then_overwritten(tmp_path, capsys):

@@ -1,7 +1,6 @@
-"""kerasnn.export: verified SavedModel / .keras export, atomic writes, load, predict, the CLI."""
+"""kerasnn.export.export: verified SavedModel / .keras export, atomic writes, bad input."""
 
 import json
-import signal
 import subprocess
 import sys
 import textwrap
@@ -11,25 +10,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import sklearn.datasets
-import yaml
-from helpers import subprocess_env
+from helpers import kill_when, subprocess_env
 
 import kerasnn as knn
 from kerasnn import export as ex
-from kerasnn.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 _env = subprocess_env
-
-
-def _saved_model_cli() -> list[str]:
-    script = Path(sys.executable).with_name("saved_model_cli")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
 
 
 def _tiny(shape=(4,), outputs=3, **kwargs):
@@ -58,73 +44,6 @@ LAYER_CASES = {
         [keras.Input((6,)), keras.layers.Dense(5), knn.layers.PELU(a=0.7, b=1.3, channelwise=True)]
     ),
 }
-
-
-# --------------------------------------------------------------------------------------------
-# The issue's "done when": digits from `kerasnn train`, exported, reloaded, listed, predicted
-# --------------------------------------------------------------------------------------------
-@pytest.mark.slow
-def test_digits_train_export_saved_model_cli_and_predict(tmp_path, capsys):
-    recipe = {
-        "name": "digits_export",
-        "data": {"name": "digits"},
-        "model": {"hidden": [32], "dropout": 0.1},
-        "optimizer": {"name": "adam", "learning_rate": 0.003},
-        "fit": {"epochs": 3},
-        "export": {"path": "saved_model"},  # the recipe asks for a verified export
-    }
-    recipe_path = tmp_path / "r.yaml"
-    recipe_path.write_text(yaml.safe_dump(recipe))
-    run = tmp_path / "run"
-    assert main(["train", str(recipe_path), "--out", str(run), "--quiet"]) == 0
-    assert "saved_model export verified, max abs diff" in capsys.readouterr().out
-    assert (run / "saved_model" / "saved_model.pb").exists()
-
-    # `kerasnn export RUN_DIR PATH`: the loader's whole input transform is baked in: the
-    # artifact takes the pixels as sklearn's load_digits gives them (0-16).
-    keras_file = tmp_path / "digits.keras"
-    assert main(["export", str(run), str(keras_file)]) == 0
-    out = capsys.readouterr().out
-    assert "exported keras to" in out and "verified in a fresh process" in out
-
-    listing = subprocess.run(
-        [*_saved_model_cli(), "show", "--dir", str(run / "saved_model"), "--all"],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert listing.returncode == 0, listing.stderr
-    assert "signature_def['serving_default']" in listing.stdout
-    assert "signature_def['serve']" in listing.stdout
-    assert "inputs['inputs'] tensor_info" in listing.stdout
-    assert "shape: (-1, 64)" in listing.stdout  # batch dimension free
-    assert "shape: (-1, 10)" in listing.stdout
-
-    # Reference: the trained model of the run folder on standardized inputs.
-    data = knn.datasets.load("digits")
-    trained = keras.saving.load_model(run / "model.keras")
-    expected = np.asarray(trained(data.x_test, training=False))
-    raw = data.input_transform.inverse_transform(data.x_test)
-    source = sklearn.datasets.load_digits().data
-    rows_of_source = {tuple(r) for r in source.astype(np.int64)}
-    np.testing.assert_allclose(raw, np.round(raw), atol=1e-4)  # the source's integer pixels
-    assert all(tuple(r) in rows_of_source for r in np.round(raw).astype(np.int64))
-    raw = np.round(raw)
-    raw_csv = tmp_path / "raw.csv"
-    np.savetxt(raw_csv, raw, delimiter=",", header=",".join(f"px{i}" for i in range(64)))
-    for model_path in (run / "saved_model", keras_file):
-        out_file = tmp_path / f"pred_{model_path.name}.npy"
-        assert main(["predict", str(model_path), str(raw_csv), "--out", str(out_file)]) == 0
-        got = np.load(out_file)
-        assert got.shape == (len(raw), 10)
-        np.testing.assert_allclose(got, expected, atol=1e-5)
-    # No --out: CSV on stdout, one row per sample.
-    np.save(tmp_path / "raw.npy", raw[:3])
-    capsys.readouterr()
-    assert main(["predict", str(run / "saved_model"), str(tmp_path / "raw.npy")]) == 0
-    rows = np.loadtxt(capsys.readouterr().out.strip().splitlines(), delimiter=",")
-    np.testing.assert_allclose(rows, expected[:3], atol=1e-5)
 
 
 def test_export_bakes_in_standardization_and_reports_the_diff(tmp_path):
@@ -238,25 +157,13 @@ def test_kill_mid_export_leaves_the_old_artifact(tmp_path):
         export.export(model, sys.argv[1], overwrite=True)
         """
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path / "sm")],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     staging = tmp_path / ".sm.partial"
-    try:
-        deadline = time.monotonic() + 120
-        while not (staging.exists() and any(staging.iterdir())):
-            assert proc.poll() is None, "the export ended before it could be killed"
-            assert time.monotonic() < deadline, "the export never started writing"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(
+        [sys.executable, "-c", script, str(tmp_path / "sm")],
+        lambda: staging.exists() and any(staging.iterdir()),
+        what="the export's first write",
+        timeout=120,
+    )
     np.testing.assert_allclose(ex.load(tmp_path / "sm").predict(x), old(x), atol=1e-6)
     # The next export clears the stale staging folder and lands normally.
     new = _tiny(seed=3)
@@ -300,50 +207,28 @@ def test_kill_during_verification_leaves_no_process_and_no_stale_state(tmp_path)
         export.export(model, sys.argv[1])
         """
     )
-    proc = subprocess.Popen(
+    procs: list[subprocess.Popen] = []
+    children: list[int] = []
+
+    def verifying() -> bool:  # the verification child has started
+        children[:] = _children(procs[0].pid)
+        return bool(children)
+
+    kill_when(
         [sys.executable, "-c", script, str(tmp_path / "sm")],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        verifying,
+        what="the verification process",
+        timeout=120,
+        started=procs.append,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while not (children := _children(proc.pid)):
-            assert proc.poll() is None, "the export ended before its verification started"
-            assert time.monotonic() < deadline, "no verification process appeared"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        deadline = time.monotonic() + 2  # a surviving child would still be importing TF
-        while any(_alive(c) for c in children) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not [c for c in children if _alive(c)], "the verification process outlived it"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    deadline = time.monotonic() + 2  # a surviving child would still be importing TF
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [c for c in children if _alive(c)], "the verification process outlived it"
     assert not (tmp_path / "sm").exists()  # nothing half-written at the target
     result = ex.export(_tiny(seed=3), tmp_path / "sm")
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sm"]
-
-
-# --------------------------------------------------------------------------------------------
-# load: safe mode
-# --------------------------------------------------------------------------------------------
-def test_lambda_model_refused_unless_opted_in(tmp_path):
-    inputs = keras.Input((4,))
-    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Lambda(lambda t: t * 2)(inputs)))
-    model.save(tmp_path / "lambda.keras")
-    with pytest.raises(ValueError, match=r"Refused to load .*safe_mode=False \(CLI: --unsafe\)"):
-        ex.load(tmp_path / "lambda.keras")
-    x = np.ones((3, 4), "float32")
-    loaded = ex.load(tmp_path / "lambda.keras", safe_mode=False)
-    np.testing.assert_allclose(loaded.predict(x), model(x), atol=1e-6)
-    np.save(tmp_path / "x.npy", x)
-    assert main(["predict", str(tmp_path / "lambda.keras"), str(tmp_path / "x.npy")]) == 2
-    assert (
-        main(["predict", str(tmp_path / "lambda.keras"), str(tmp_path / "x.npy"), "--unsafe"]) == 0
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,45 +264,3 @@ def test_standardizer_of_the_wrong_shape(tmp_path):
     wrong = knn.datasets.Standardizer.fit(np.random.default_rng(0).normal(size=(10, 5)))
     with pytest.raises(ValueError, match=r"fitted on samples of shape \(4,\)"):
         ex.export(_tiny(), tmp_path / "sm", preprocessing=wrong)
-
-
-def test_predict_wrong_width_and_dtype(tmp_path):
-    ex.export(_tiny(), tmp_path / "sm", verify=False)
-    loaded = ex.load(tmp_path / "sm")
-    with pytest.raises(ValueError, match=r"samples of shape \(4,\).*Received: x.shape=\(2, 5\)"):
-        loaded.predict(np.ones((2, 5)))
-    with pytest.raises(ValueError, match=r"expected a numeric array.*Received: x.dtype=<U1"):
-        loaded.predict(np.array([["a"] * 4]))
-    assert loaded.predict(np.ones((2, 4), dtype=np.int64)).shape == (2, 3)  # ints are cast
-    (tmp_path / "bad.csv").write_text("a,b,c,d\n1,2,3,4\n1,2,x,4\n")
-    with pytest.raises(ValueError, match=r"line 3, column 3: 'x'"):
-        ex.read_inputs(tmp_path / "bad.csv", loaded.input_shape)
-    (tmp_path / "wide.csv").write_text("1,2,3,4,5\n")
-    assert main(["predict", str(tmp_path / "sm"), str(tmp_path / "wide.csv")]) == 2
-
-
-def test_load_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="No model at"):
-        ex.load(tmp_path / "missing")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match=r"expected a SavedModel folder \(with saved_model.pb\)"):
-        ex.load(tmp_path / "empty")
-
-
-def test_cli_export_refuses_existing_path(tmp_path, capsys):
-    _tiny().save(tmp_path / "m.keras")
-    (tmp_path / "sm").mkdir()
-    assert main(["export", str(tmp_path / "m.keras"), str(tmp_path / "sm")]) == 2
-    assert "already exists" in capsys.readouterr().err
-
-
-def test_recipe_export_block_is_validated():
-    base = {"data": {"name": "iris"}, "model": {"hidden": [4]}}
-    with pytest.raises(ValueError, match=r"Unknown recipe key export.'fromat'"):
-        knn.Recipe.from_dict(base | {"export": {"fromat": "keras"}})
-    with pytest.raises(ValueError, match=r"export.path, expected a relative path"):
-        knn.Recipe.from_dict(base | {"export": {"path": "/abs/sm"}})
-    with pytest.raises(ValueError, match=r"ending in .keras exactly when export.format is keras"):
-        knn.Recipe.from_dict(base | {"export": {"format": "keras"}})
-    resolved = knn.Recipe.from_dict(base | {"export": {}}).resolved()
-    assert resolved.export == {"path": "saved_model", "format": "saved_model", "standardize": True}

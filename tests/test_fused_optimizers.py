@@ -1,4 +1,4 @@
-"""kerasnn.fused_optimizers: the fused kernels compute Keras's rules (NumPy references), train
+"""kerasnn.optimizers.fused: the fused kernels compute Keras's rules (NumPy references), train
 exactly like the stock optimizers (eager, graph, XLA, sparse gradients, a strategy), save as the
 stock optimizers and reload in a process that never imports kerasnn."""
 
@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 from helpers import run_python
 
-from kerasnn import fused_optimizers, optimizers
-from kerasnn.fused_optimizers import fuse, is_fused
+from kerasnn import optimizers
+from kerasnn.optimizers.fused import fuse, is_fused
 
 # (stock class, arguments)
 CONFIGS = {
@@ -188,7 +188,7 @@ def test_get_returns_fused_stock_classes_unless_asked_not_to():
     assert not is_fused(optimizers.get("nadam"))  # no fused kernel: the plain class
     # A subclass keeps its own rule; a built optimizer can no longer be fused.
     subclass = type("MySGD", (keras.optimizers.SGD,), {})()
-    assert not is_fused(fused_optimizers.fuse(subclass))
+    assert not is_fused(fuse(subclass))
     built = keras.optimizers.Adam()
     built.build([keras.Variable(np.zeros(3, "float32"))])
     with pytest.raises(ValueError, match=r"expected an optimizer that is not built yet"):
@@ -219,13 +219,35 @@ def test_model_trained_with_fused_optimizer_loads_without_kerasnn(tmp_path):
     assert out.strip().splitlines()[-1] == f"ok {len(model.optimizer.variables)}"
 
 
-def test_kerasnn_0_1_optimizer_names_still_load():
-    config = keras.optimizers.serialize(keras.optimizers.Adam(learning_rate=0.02))
-    legacy = {**config, "module": "kerasnn.fused_optimizers", "class_name": "FusedAdam"}
-    legacy["registered_name"] = "kerasnn>FusedAdam"
+LEGACY = [
+    ("FusedSGD", keras.optimizers.SGD),
+    ("FusedRMSprop", keras.optimizers.RMSprop),
+    ("FusedAdam", keras.optimizers.Adam),
+    ("FusedAdamW", keras.optimizers.AdamW),
+]
+
+
+@pytest.mark.parametrize(("name", "cls"), LEGACY)
+def test_kerasnn_0_1_optimizer_names_still_load(name, cls):
+    config = keras.optimizers.serialize(cls(learning_rate=0.02))
+    # kerasnn 0.1 saved its optimizer subclasses from the module kerasnn.fused_optimizers.
+    legacy = {**config, "module": "kerasnn.fused_optimizers", "class_name": name}
+    legacy["registered_name"] = f"kerasnn>{name}"
     opt = keras.optimizers.deserialize(legacy)
-    assert (type(opt), is_fused(opt)) == (keras.optimizers.Adam, True)
+    assert (type(opt), is_fused(opt)) == (cls, True)
     assert float(opt.learning_rate) == pytest.approx(0.02)
+
+
+def test_import_kerasnn_registers_the_legacy_loaders():
+    """`import kerasnn` alone (then Keras) registers them: kerasnn._registration imports
+    kerasnn.optimizers.fused when Keras loads."""
+    code = (
+        "import kerasnn, keras\n"
+        "names = ('FusedSGD', 'FusedRMSprop', 'FusedAdam', 'FusedAdamW')\n"
+        "print([keras.saving.get_registered_object(f'kerasnn>{n}').__module__ for n in names])\n"
+    )
+    out = run_python(code)
+    assert out.strip().splitlines()[-1] == str(["kerasnn.optimizers.fused"] * 4)
 
 
 def test_bad_fused_argument():

@@ -1,13 +1,15 @@
-"""Activation statistics against a NumPy recomputation of the same forward pass."""
+"""kerasnn.layer_stats: activation statistics against a NumPy recomputation of the same forward
+pass."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 import pytest
+from helpers import run_python
 
-from kerasnn import models
-from kerasnn.diagnostics import activation_layers, activation_statistics
+from kerasnn import diagnostics, layer_stats, models
+from kerasnn.layer_stats import activation_layers, activation_statistics
 
 
 def _numpy_forward(model: keras.Model, x: np.ndarray) -> list[np.ndarray]:
@@ -72,3 +74,20 @@ def test_model_without_activations_is_refused() -> None:
         activation_statistics(model, np.ones((2, 3), "float32"))
     with pytest.raises(ValueError, match="argument bins, expected a positive integer"):
         activation_statistics(model, np.ones((2, 3), "float32"), bins=0)
+
+
+def test_diagnostics_reexports_the_layer_statistics() -> None:
+    for name in ("LayerStats", "activation_layers", "activation_statistics"):
+        assert getattr(diagnostics, name) is getattr(layer_stats, name), name
+
+
+def test_layer_statistics_load_without_diagnostics_or_training() -> None:
+    """The callbacks and LSUV use layer_stats: importing them must not run kerasnn.diagnostics
+    (whose sanity check and lr_find import kerasnn.training, which imports the callbacks)."""
+    code = (
+        "import sys\n"
+        "import kerasnn.callbacks, kerasnn.initializers, kerasnn.layer_stats\n"
+        "higher = ('kerasnn.diagnostics', 'kerasnn.training')\n"
+        "print(sorted(m for m in higher if m in sys.modules))\n"
+    )
+    assert run_python(code).strip().splitlines()[-1] == "[]"

@@ -1,9 +1,8 @@
-"""Tests for LSUV (kerasnn.initializers.lsuv) and init_report on real digits data."""
+"""Tests for LSUV (kerasnn.initializers.lsuv) on real digits data."""
 
 from __future__ import annotations
 
 import functools
-import re
 
 import keras
 import numpy as np
@@ -17,9 +16,9 @@ from layer_checks import (
 )
 
 from kerasnn import datasets, initializers, models
-from kerasnn.diagnostics import activation_statistics, init_report
+from kerasnn.diagnostics import init_report
+from kerasnn.initializers import MIN_SAMPLES, lsuv_layers
 from kerasnn.layers import Maxout
-from kerasnn.lsuv import MIN_SAMPLES, lsuv_layers
 
 
 @functools.cache
@@ -172,29 +171,6 @@ def test_hand_built_conv_functional_and_sequential_models():
             assert abs(variance - 1.0) <= 0.1, (model.name, layer.name, variance)
 
 
-def test_init_report_is_activation_statistics():
-    data = _digits()
-    x = data.x_train[:256]
-    model = models.mlp(data, [64] * 6, activation="tanh", initializer="small_normal", seed=0)
-    report = init_report(model, x)
-    stats = activation_statistics(model, x)
-    assert report.layers == stats
-    assert report.std_ratio < 1e-4  # vanishing: the lectures' N(0, 0.01) "first idea"
-    table = report.format()
-    assert table.splitlines()[0].split() == ["layer", "kind", "mean", "std", "dead", "sat."]
-    assert "dense_6_act" in table and str(report) == table
-    assert report.to_dict()["layers"][0]["name"] == "dense_1_act"
-
-    relu = models.mlp(data, [64] * 3, activation="relu", seed=0)
-    kernel, bias = relu.get_layer("dense_2").get_weights()
-    relu.get_layer("dense_2").set_weights([kernel, bias - 100.0])  # every unit dead
-    report = init_report(relu, x)
-    dead = [s.dead_fraction for s in report.layers[:3]]
-    assert dead[0] < 0.5 and dead[1:] == [1.0, 1.0]  # zero biases: nothing comes back to life
-    assert report.std_ratio == 0.0
-    assert report.layers[-1].dead_fraction is None  # softmax output: not a ReLU
-
-
 # --- bad input ----------------------------------------------------------------------------------
 
 
@@ -285,65 +261,3 @@ def test_bad_input():
     for call, message in cases:
         with pytest.raises(ValueError, match=message):
             call()
-
-
-# --- the recipe option --------------------------------------------------------------------------
-
-
-def test_recipe_lsuv_option_initialises_the_built_model():
-    from kerasnn.recipe import Recipe
-
-    config = {
-        "data": {"name": "digits"},
-        "model": {"hidden": [32, 32], "activation": "tanh", "lsuv": {"samples": 128, "tol": 0.05}},
-    }
-    recipe = Recipe.from_dict(config)
-    data, model = recipe.build()
-    for layer in lsuv_layers(model):
-        variance, _ = _output_variance(model, layer, data.x_train[:128])
-        assert abs(variance - 1.0) <= 0.05, (layer.name, variance)
-    assert recipe.resolved().model["lsuv"] == {"samples": 128, "tol": 0.05}
-    # without the option the same recipe keeps Keras's initialisation
-    _, plain = Recipe.from_dict({**config, "model": {"hidden": [32, 32]}}).build()
-    variance, _ = _output_variance(plain, plain.get_layer("dense_2"), data.x_train[:128])
-    assert abs(variance - 1.0) > 0.05
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        ("yes", _msg("model.lsuv", "true, false or a mapping of LSUV options", "model.lsuv='yes'")),
-        (
-            {"samples": 0},
-            _msg("model.lsuv.samples", "a positive integer", "model.lsuv.samples=0"),
-        ),
-        ({"tol": 2}, _msg("tol", "a number in (0, 1)", "tol=2")),
-        (
-            {"zero_mean": "no"},
-            _msg("model.lsuv.zero_mean", "true or false", "model.lsuv.zero_mean='no'"),
-        ),
-        (
-            {"tolerance": 0.1},
-            re.escape(
-                "Unknown recipe key model.lsuv.tolerance. Allowed keys here: samples, tol, "
-                "max_iter, zero_mean, orthonormal."
-            ),
-        ),
-    ],
-)
-def test_recipe_lsuv_bad_values_fail_before_loading(value, message):
-    from kerasnn.recipe import Recipe
-
-    with pytest.raises(ValueError, match=message):
-        Recipe.from_dict({"data": {"name": "digits"}, "model": {"lsuv": value}})
-
-
-def test_init_report_counts_a_dense_maxout_layer_as_an_activation():
-    x = _digits().x_train[:32]
-    model = keras.Sequential(
-        [keras.Input((64,)), Maxout(8, pieces=3, name="mx"), keras.layers.Dense(3)]
-    )
-    report = init_report(model, x)
-    assert [(s.name, s.kind) for s in report.layers] == [("mx", "maxout")]
-    expected = keras.ops.convert_to_numpy(model.get_layer("mx")(x)).astype(np.float64)
-    assert report.layers[0].std == pytest.approx(expected.std(), rel=1e-5)

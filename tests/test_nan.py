@@ -37,8 +37,8 @@ def _linear(lr: float) -> keras.Model:
 
 
 def _numpy_first_non_finite(x, y, lr):
-    """NumPy float32 replay of SGD on the MSE, batches in order: (0-based epoch, 1-based step,
-    global step, value) of the first batch whose loss is not finite."""
+    """NumPy float32 replay of SGD on the MSE, batches in order: (epoch, step, global step,
+    value) of the first batch whose loss is not finite, epochs and steps counted from 1."""
     w, b, lr = np.zeros((D, 1), "float32"), np.zeros(1, "float32"), np.float32(lr)
     global_step = 0
     with np.errstate(over="ignore", invalid="ignore"):
@@ -49,7 +49,7 @@ def _numpy_first_non_finite(x, y, lr):
                 loss = np.mean(residual * residual)
                 global_step += 1
                 if not np.isfinite(loss):
-                    return epoch, step + 1, global_step, float(loss)
+                    return epoch + 1, step + 1, global_step, float(loss)
                 grad = np.float32(2 / BATCH) * residual
                 w, b = w - lr * (xb.T @ grad), b - lr * grad.sum(0)
     raise AssertionError("the replay never diverged")
@@ -77,7 +77,7 @@ def _all_finite(model) -> bool:
 def test_nan_step_is_the_first_non_finite_batch_loss(steps_per_execution, tmp_path):
     x, y = _regression()
     epoch, step, global_step, value = _numpy_first_non_finite(x, y, lr=1.5)
-    assert (epoch, step, global_step, value) == (5, 5, 45, math.inf)  # mid-epoch, epoch 6
+    assert (epoch, step, global_step, value) == (6, 5, 45, math.inf)  # mid-epoch 6
     result = _fit(_linear(1.5), (x, y), steps_per_execution=steps_per_execution)
     assert result.stop_reason == "nan_loss" and result.stopped_epoch == epoch
     where = result.non_finite_loss
@@ -97,9 +97,10 @@ def test_nan_step_without_the_in_graph_record_is_only_the_execution(tmp_path):
     guard = NaNGuard(verbose=0)
     model.fit(x, y, batch_size=BATCH, epochs=20, shuffle=False, callbacks=[guard], verbose=0)
     where = guard.where
-    assert (where.epoch, where.first_step, where.step, where.exact) == (5, 5, 8, False)
-    assert "in one of steps 5-8 of 8 (optimizer steps 45-48;" in guard.message
-    assert guard.restored_epoch == 4 and _all_finite(model)
+    assert (where.epoch, where.first_step, where.step, where.exact) == (6, 5, 8, False)
+    assert "at epoch 6 in one of steps 5-8 of 8 (optimizer steps 45-48;" in guard.message
+    assert guard.restored_epoch == 5 and _all_finite(model)  # the last finite epoch, from 1
+    assert "state of epoch 5, the last with a finite loss, were put back" in guard.message
 
 
 def test_in_graph_record_changes_no_result_and_is_removed_afterwards():
@@ -162,7 +163,7 @@ def test_exact_step_for_a_compute_loss_without_a_training_argument():
     knn.compile(model, "sgd", learning_rate=1.5)
     model.set_weights([np.zeros((D, 1), "float32"), np.zeros((1,), "float32")])
     where = _fit(model, (x, y)).non_finite_loss
-    assert (where.epoch, where.step, where.global_step, where.exact) == (5, 5, 45, True)
+    assert (where.epoch, where.step, where.global_step, where.exact) == (6, 5, 45, True)
 
 
 # -- which weights are kept ----------------------------------------------------------------------
@@ -170,7 +171,8 @@ def test_nan_in_a_later_epoch_keeps_the_last_finite_epoch(tmp_path):
     x, y = _regression()
     model = _linear(1.5)
     result = _fit(model, (x, y), run_dir=tmp_path / "run")
-    assert (result.kept_weights, result.kept_epoch, result.best_epoch) == ("last_finite", 4, 4)
+    assert (result.kept_weights, result.kept_epoch, result.best_epoch) == ("last_finite", 5, 5)
+    assert result.stopped_epoch == result.epochs == 6  # epochs counted from 1
     assert "holds the weights and optimizer state of epoch 5, the last epoch" in result.message
     assert "best weights" not in result.message
     # Exactly the state of a run that stops after that epoch.
@@ -184,9 +186,10 @@ def test_nan_in_a_later_epoch_keeps_the_last_finite_epoch(tmp_path):
     for a, b in zip(saved.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     metrics = _strict((tmp_path / "run" / "metrics.json").read_text())
-    assert (metrics["kept_weights"], metrics["kept_epoch"]) == ("last_finite", 4)
+    assert (metrics["kept_weights"], metrics["kept_epoch"]) == ("last_finite", 5)
+    assert (metrics["best_epoch"], metrics["stopped_epoch"], metrics["epochs"]) == (5, 6, 6)
     assert metrics["non_finite_loss"] | {"loss": "?"} == {
-        "epoch": 5,
+        "epoch": 6,
         "step": 5,
         "first_step": 5,
         "steps": STEPS,
@@ -209,17 +212,15 @@ def test_nan_with_early_stopping_keeps_its_best_finite_epoch(tmp_path):
     )
     assert result.stop_reason == "nan_loss" and result.kept_weights == "best"
     finite = [v for v in result.history["val_loss"] if math.isfinite(v)]
-    assert result.kept_epoch == result.best_epoch == int(np.argmin(finite))
-    assert f"holds the weights of epoch {result.best_epoch + 1}, the best val_loss" in (
-        result.message
-    )
+    assert result.kept_epoch == result.best_epoch == int(np.argmin(finite)) + 1
+    assert f"holds the weights of epoch {result.best_epoch}, the best val_loss" in result.message
     reference = _linear(1.5)
-    _fit(reference, (x, y), validation_split=0.25, epochs=result.best_epoch + 1)
+    _fit(reference, (x, y), validation_split=0.25, epochs=result.best_epoch)
     for a, b in zip(model.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     # The optimizer state is the last finite epoch's (the one before the NaN epoch).
     steps = math.ceil(N * 0.75 / BATCH)
-    assert int(model.optimizer.iterations.numpy()) == result.stopped_epoch * steps
+    assert int(model.optimizer.iterations.numpy()) == (result.stopped_epoch - 1) * steps
     saved = keras.models.load_model(tmp_path / "run" / "model.keras")
     assert _all_finite(saved)
     metrics = _strict((tmp_path / "run" / "metrics.json").read_text())
@@ -233,7 +234,7 @@ def test_nan_in_the_first_epoch_keeps_no_model(tmp_path):
     model = knn.compile(knn.models.mlp(data, hidden=[32]), "sgd", learning_rate=1000.0)
     before = [v.numpy() for v in [*model.variables, *model.optimizer.variables]]
     result = knn.fit(model, data, epochs=5, run_dir=tmp_path / "run", verbose=0)
-    assert result.stop_reason == "nan_loss" and result.stopped_epoch == 0
+    assert result.stop_reason == "nan_loss" and result.stopped_epoch == 1
     assert (result.kept_weights, result.kept_epoch, result.best_epoch) == ("initial", None, None)
     assert result.best_metrics == {} and result.test_metrics is None
     assert "best weights" not in result.message

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kerasnn import optimizers
-from kerasnn.fused_optimizers import fusable, is_fused
+from kerasnn.optimizers.fused import fusable, is_fused
 
 # name -> (Keras class, default learning rate, hyperparameters the name implies)
 TABLE = [

@@ -1,9 +1,9 @@
-"""plot_comparison, plot_decision_boundary, plot_grid_heatmap: real figures from real numbers."""
+"""Figures of several runs side by side: curves, decision boundaries, a grid heatmap, rates."""
 
 import keras
-import matplotlib.image
 import numpy as np
 import pytest
+from helpers import assert_png
 
 from kerasnn import plots
 
@@ -25,7 +25,7 @@ def test_decision_boundary_colours_follow_the_model(tmp_path):
     fig = plots.plot_decision_boundary(_threshold_model(1.0, 0.0), x, y, path=path, margin=0.0)
     ax = fig.axes[0]
     assert len(ax.collections) >= 2  # filled regions + the points
-    image = matplotlib.image.imread(path)[..., :3]
+    image = assert_png(path)[..., :3]
     # Sample the plot area's left and right quarters (away from the points' edges): two colours.
     bbox = ax.get_window_extent()
     height = image.shape[0]
@@ -106,3 +106,18 @@ def test_comparison_defaults_to_metrics_with_a_validation_twin():
     # Without validation twins every shared training metric is drawn; callback logs never are.
     fig = plots.plot_comparison({"a": {"loss": [1.0], "accuracy": [0.5], "grad_norm": [2.0]}})
     assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy"]
+
+
+def test_lr_comparison_overlays_the_logged_rates(tmp_path):
+    histories = {"constant": {"learning_rate": [0.1, 0.1]}, "step": {"learning_rate": [0.1, 0.05]}}
+    fig = plots.plot_lr_comparison(histories, path=tmp_path / "rates.png")
+    drawn = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].lines}
+    assert drawn == {"constant": [0.1, 0.1], "step": [0.1, 0.05]}
+    assert_png(tmp_path / "rates.png")
+
+
+def test_plot_lr_comparison_bad_input():
+    with pytest.raises(ValueError, match="expected at least one run"):
+        plots.plot_lr_comparison({})
+    with pytest.raises(ValueError, match=r"runs without it: \['b'\]"):
+        plots.plot_lr_comparison({"a": {"learning_rate": [0.1]}, "b": {"loss": [1.0]}})

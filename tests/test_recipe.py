@@ -71,22 +71,26 @@ def test_overrides():
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"fitt": {}}, r"Unknown recipe key 'fitt'. Did you mean 'fit'\?"),
-        ({"model": {"hiden": [3]}}, r"Unknown recipe key model.'hiden'. Did you mean 'hidden'\?"),
-        ({"data": {"nme": "iris"}}, r"Unknown recipe key data.'nme'"),
-        ({"fit": {"epoch": 3}}, r"Unknown recipe key fit.'epoch'. Did you mean 'epochs'\?"),
+        ({"fitt": {}}, r"Unknown recipe key fitt. Did you mean 'fit'\?"),
+        ({"model": {"hiden": [3]}}, r"Unknown recipe key model.hiden. Did you mean 'hidden'\?"),
+        ({"data": {"nme": "iris"}}, r"Unknown recipe key data.nme"),
+        ({"fit": {"epoch": 3}}, r"Unknown recipe key fit.epoch. Did you mean 'epochs'\?"),
         ({"fit": {"epochs": 0}}, r"argument fit.epochs, expected a positive integer"),
         ({"fit": {"batch_size": -1}}, r"argument fit.batch_size, expected a positive integer"),
         ({"model": {"builder": "mpl"}}, r"model.builder, expected one of .*Did you mean 'mlp'"),
-        ({"optimizer": {"name": "adamm"}}, r"argument optimizer, expected one of"),
+        ({"optimizer": {"name": "adamm"}}, r"argument optimizer.name, expected one of"),
         (
             {"optimizer": {"name": "sgd", "betta": 1}},
-            r"invalid argument for optimizer 'sgd': betta",
+            r"Unknown recipe key optimizer.betta\.",
         ),
         ({"data": {"test_size": 0.2}}, r"data section needs a name"),
         ({"seed": -1}, r"recipe key 'seed', expected an integer >= 0"),
         ({"metrics": "accuracy"}, r"recipe key 'metrics', expected a list"),
         ({"model": [1, 2]}, r"recipe section 'model', expected a mapping"),
+        ({"data": {"name": "mnits"}}, r"argument data.name.*Did you mean 'mnist'"),
+        ({"fit": {"shuffle": "yes"}}, r"argument fit.shuffle, expected true or false"),
+        ({"fit": {"callbacks": ["grad_norm"]}}, r"Did you mean 'grad_norms'"),
+        ({"loss": {"class_name": "MSE", "confg": {}}}, r"Unknown recipe key loss.confg"),
     ],
 )
 def test_invalid_recipes_are_refused(change, match):
@@ -99,7 +103,7 @@ def test_missing_sections_and_bad_overrides():
         Recipe.from_dict({"data": {"name": "iris"}})
     with pytest.raises(ValueError, match=r"expected the form section.key=value"):
         Recipe.from_dict(TINY).with_overrides(["fit.epochs"])
-    with pytest.raises(ValueError, match=r"Unknown recipe key 'fti'"):
+    with pytest.raises(ValueError, match=r"Unknown recipe key fti"):
         Recipe.from_dict(TINY).with_overrides(["fti.epochs=3"])
 
 
@@ -122,7 +126,6 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
         ),
         ({"model": {"initializer": "xavier"}}, ValueError, r"argument initializer"),
         ({"model": {"hidden": [0]}}, ValueError, r"argument hidden\[0\], expected a positive"),
-        ({"data": {"name": "mnits"}}, ValueError, r"mnist"),
     ],
 )
 def test_bad_names_fail_before_training(tmp_path, change, error, match):

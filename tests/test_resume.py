@@ -2,15 +2,13 @@
 random-generator state, and --resume refuses a recipe other than the interrupted run's."""
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
 import pytest
-from helpers import subprocess_env
+from helpers import kill_when, subprocess_env
 
 import kerasnn as knn
 from kerasnn.callbacks import read_history_csv
@@ -86,25 +84,13 @@ def test_sigkill_the_bundled_recipe_then_resume_matches_an_uninterrupted_run(tmp
     assert straight.returncode == 0, straight.stderr
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [*KERASNN, "train", recipe, "--out", str(out), "--quiet", *sets],
-        env=subprocess_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     history = tmp_path / "killed.partial" / "history.csv"
-    try:
-        deadline = time.monotonic() + 300
-        while not (history.exists() and len(read_history_csv(history)) >= 3):
-            assert proc.poll() is None, "training ended before the kill point"
-            assert time.monotonic() < deadline, "training did not reach the kill point"
-            time.sleep(0.05)
-        time.sleep(0.1)  # land inside the next epoch
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    kill_when(
+        [*KERASNN, "train", recipe, "--out", str(out), "--quiet", *sets],
+        lambda: history.exists() and len(read_history_csv(history)) >= 3,
+        what="the third epoch's end",
+        settle=0.1,  # land inside the next epoch
+    )
     done = len(read_history_csv(history))
     assert 3 <= done < 8
 

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import communicate_all, subprocess_env
+from helpers import communicate_all, kill_when, subprocess_env
 
 from kerasnn.cli import main
 
@@ -75,9 +74,10 @@ def test_bad_search_input_exits_2(tmp_path, capsys):
     code = main(["search", recipe, "--worker", "1", "--oracle", "nowhere"])
     assert code == 2
     assert "argument --oracle, expected HOST:PORT" in capsys.readouterr().err
-    code = main(["search", recipe, "--out", str(tmp_path / "s"), "--ensemble", "0"])
-    assert code == 2
-    assert "argument ensemble, expected a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # the parser refuses it (search() does too)
+        main(["search", recipe, "--out", str(tmp_path / "s"), "--ensemble", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --ensemble: expected a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
 
 
@@ -98,18 +98,13 @@ def test_grid_baseline_uses_the_same_budget(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "3 trials completed, 0 failed" in printed
     assert "averaged with the next 1 best" in printed  # --ensemble 2
-    assert json.loads((out / "best.json").read_text())["ensemble"] == 2
-
-
-def _wait(predicate, proc, what, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"search ended before {what}: {proc.stderr.read()}")
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    best = json.loads((out / "best.json").read_text())
+    assert best["ensemble"] == 2
+    # Trials are numbered from 1, as KerasTuner's "Trial #N": the table, best.json, the line.
+    assert [r["trial"] for r in rows] == ["1", "2", "3"]
+    assert [r["trial_id"] for r in rows] == ["0", "1", "2"]
+    assert best["trial"] == int(best["trial_id"]) + 1
+    assert f"; best trial {best['trial']} val_accuracy " in printed
 
 
 def _completed_files(out: Path) -> dict[str, str]:
@@ -129,19 +124,14 @@ def test_sigkill_mid_search_then_resume(tmp_path):
     recipe = _recipe(tmp_path, epochs=3, batch_size=2, steps_per_execution=1)
     out = tmp_path / "killed"
     cmd = [*KERASNN, "search", recipe, "--out", str(out), "--quiet"]
-    proc = subprocess.Popen(
-        cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    kill_when(
+        cmd,
+        lambda: len(_completed_files(out)) >= 1 and len(_started(out)) >= 2,
+        what="the second trial's start (the first one finished)",
+        timeout=180,
+        settle=0.3,
+        env=_env(),
     )
-    try:
-        _wait(lambda: len(_completed_files(out)) >= 1, proc, "the first finished trial")
-        _wait(lambda: len(_started(out)) >= 2, proc, "the second trial's start")
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
     finished = _completed_files(out)
     assert 1 <= len(finished) < 4
     rows = _rows(out)  # the table written before the kill is whole
@@ -161,6 +151,7 @@ def test_sigkill_mid_search_then_resume(tmp_path):
     assert sorted(set(started)) == ["0", "1", "2", "3"]
     rows = _rows(out)
     assert [r["trial_id"] for r in rows] == ["0", "1", "2", "3"]
+    assert [r["trial"] for r in rows] == ["1", "2", "3", "4"]
     assert all(r["status"] == "COMPLETED" and float(r["val_accuracy"]) >= 0 for r in rows)
     assert (out / "best.keras").exists() and (out / "results.png").exists()
 

@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 import kerasnn as knn
+from kerasnn.recipe.hypermodel import search
 from kerasnn.tuning import SearchSpace
-from kerasnn.tuning.search import _seeded_oracle, trial_seed
+from kerasnn.tuning.tuner import _seeded_oracle, trial_seed
 
 CONTINUOUS = {
     "optimizer.learning_rate": {"log_uniform": [1e-4, 1e-1]},
@@ -220,7 +221,7 @@ def test_search_with_the_widths_before_the_depth(tmp_path):
             "search": {"trials": 2, "space": space},
         }
     )
-    result = knn.search(recipe, seed=0, directory=tmp_path / "s")
+    result = search(recipe, seed=0, directory=tmp_path / "s")
     assert result.completed == 2 and result.failed == 0
     best = result.best["hyperparameters"]
     hidden = [best[f"model.units_{i}"] for i in range(1, best["model.depth"] + 1)]
@@ -264,9 +265,9 @@ def test_a_missing_or_circular_dependency_stops_before_anything_is_written(tmp_p
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config | {"search": {"space": space}}, sort_keys=False))
     with pytest.raises(ValueError, match=match):  # the recipe file, as `kerasnn search` reads it
-        knn.search(path, directory=tmp_path / "s")
+        search(path, directory=tmp_path / "s")
     with pytest.raises(ValueError, match=match):  # a space passed with a valid recipe
-        knn.search(knn.Recipe.from_dict(config), space=space, directory=tmp_path / "s")
+        search(knn.Recipe.from_dict(config), space=space, directory=tmp_path / "s")
     assert not (tmp_path / "s").exists()
 
 

@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import stat
 
 import keras
 import numpy as np
@@ -109,7 +111,7 @@ def test_fit_learns_digits_and_reports(digits):
     assert result.epochs == len(result.history["loss"]) <= 15
     assert result.history["loss"][-1] < result.history["loss"][0]
     assert set(result.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
-    assert result.best_epoch == int(np.argmin(result.history["val_loss"]))
+    assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1  # from 1
     assert result.best_metrics["val_loss"] == min(result.history["val_loss"])
     assert result.steps_per_execution == math.ceil(len(digits.x_train) * 0.9 / 32)
     # The model holds the best epoch's weights: its validation loss is the best one.
@@ -128,8 +130,9 @@ def test_early_stopping_restores_best_weights_and_records_why(iris):
     stopper = EarlyStopping(patience=2)
     result = knn.fit(model, iris, epochs=200, early_stopping=stopper, verbose=0)
     assert result.stop_reason == "early_stopping"
-    assert result.epochs == result.best_epoch + 3  # best, then two epochs without improvement
-    x_val_loss = result.history["val_loss"][result.best_epoch]
+    assert result.epochs == result.best_epoch + 2  # best, then two epochs without improvement
+    assert result.stopped_epoch == result.epochs  # epochs are counted from 1
+    x_val_loss = result.history["val_loss"][result.best_epoch - 1]
     assert x_val_loss == min(result.history["val_loss"])
 
 
@@ -153,7 +156,7 @@ def test_same_seed_same_metrics_twice(digits):
 def test_no_validation_means_no_early_stopping(iris):
     result = knn.fit(_model(iris), iris, epochs=3, validation_split=0, verbose=0)
     assert "val_loss" not in result.history
-    assert result.epochs == 3 and result.best_epoch == 2
+    assert result.epochs == 3 and result.best_epoch == 3 == result.kept_epoch
     assert result.stop_reason == "completed"
 
 
@@ -223,8 +226,8 @@ def test_nan_loss_stops_with_where_and_keeps_the_best_finite_weights(iris, tmp_p
     result = knn.fit(model, iris, epochs=50, run_dir=tmp_path / "run", verbose=0)
     assert result.stop_reason == "nan_loss"
     where = result.non_finite_loss
-    assert where.exact and where.epoch == result.stopped_epoch >= 1  # a finite epoch first
-    assert f"at epoch {where.epoch + 1}, step {where.step} of {where.steps}" in result.message
+    assert where.exact and where.epoch == result.stopped_epoch >= 2  # a finite epoch first
+    assert f"at epoch {where.epoch}, step {where.step} of {where.steps}" in result.message
     assert (result.kept_weights, result.kept_epoch) == ("best", result.best_epoch)
     assert result.best_epoch < where.epoch
     assert math.isfinite(result.best_metrics["val_loss"])
@@ -255,14 +258,52 @@ def test_run_folder_contents_and_reload(iris, tmp_path):
     ]
     assert not (tmp_path / "run.partial").exists()
     rows = read_history_csv(run / "history.csv")
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]  # the n-th epoch trained is epoch n
     assert [float(r["loss"]) for r in rows] == result.history["loss"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test_metrics"] == pytest.approx(result.test_metrics)
+    # One numbering everywhere: metrics.json, the summary line and history.csv's rows.
+    best = metrics["best_epoch"]
+    assert best == result.best_epoch and metrics["kept_epoch"] == result.kept_epoch
+    assert f"best {best}," in result.summary()
+    best_row = next(r for r in rows if int(r["epoch"]) == best)
+    assert float(best_row["val_loss"]) == result.best_metrics["val_loss"]
     reloaded = keras.models.load_model(run / "model.keras")
     np.testing.assert_allclose(
         reloaded.predict(iris.x_test, verbose=0), model.predict(iris.x_test, verbose=0), atol=1e-6
     )
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_run_folder_file_gets_the_umask_mode(iris, tmp_path, umask):
+    """Every file of a finished run folder (history, metrics, model, each figure) has the mode
+    a plain open() gives: 0o666 less the umask (a bare tempfile.mkstemp would give 0o600)."""
+    model = _model(iris)
+    old = os.umask(umask)
+    try:
+        knn.fit(
+            model,
+            iris,
+            epochs=3,
+            run_dir=tmp_path / "run",
+            lr_schedule="one_cycle",
+            callbacks=["activation_stats", "gradient_norms"],
+            early_stopping={"patience": 5},
+            verbose=0,
+        )
+    finally:
+        os.umask(old)
+    files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "run").iterdir()}
+    assert set(files) == {
+        "activation_stats.png",
+        "grad_norms.png",
+        "history.csv",
+        "history.png",
+        "lr.png",
+        "metrics.json",
+        "model.keras",
+    }
+    assert files == dict.fromkeys(files, 0o666 & ~umask)
 
 
 def test_finished_run_is_never_overwritten_by_default(iris, tmp_path):
@@ -302,9 +343,9 @@ def test_resume_after_crash_matches_uninterrupted_run(digits, tmp_path):
             callbacks=[_Crash(2)],
             **kwargs,
         )
-    # The crash callback runs before the history log: epochs 0 and 1 were recorded.
+    # The crash callback runs before the history log: epochs 1 and 2 were recorded.
     rows = read_history_csv(tmp_path / "b.partial" / "history.csv")
-    assert len(rows) == 2
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
     resumed = knn.fit(
         _model(digits, hidden=[32]), digits, run_dir=tmp_path / "b", resume=True, **kwargs
     )
@@ -312,6 +353,9 @@ def test_resume_after_crash_matches_uninterrupted_run(digits, tmp_path):
     assert resumed.stop_reason == straight.stop_reason
     assert resumed.best_epoch == straight.best_epoch
     np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-5)
+    # The resumed history.csv holds every epoch once, numbered from 1.
+    rows = read_history_csv(tmp_path / "b" / "history.csv")
+    assert [int(r["epoch"]) for r in rows] == list(range(1, straight.epochs + 1))
     assert resumed.test_metrics == pytest.approx(straight.test_metrics, rel=1e-5)
 
 

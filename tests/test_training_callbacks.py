@@ -1,4 +1,4 @@
-"""Gradient norms, activation statistics, early stopping records and lr_find on real models."""
+"""Gradient norms, activation statistics and early stopping records on real models."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import kerasnn as knn
-from kerasnn.callbacks import ActivationStats, EarlyStopping, GradientNorms, LRFinder
+from kerasnn.callbacks import ActivationStats, EarlyStopping, GradientNorms
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,8 @@ def test_activation_stats_match_numpy(digits):
 
 
 def test_early_stopping_stops_at_the_scripted_epoch(digits):
-    """val_loss table: best at epoch index 3, patience 2 -> stops after epoch index 5."""
+    """val_loss table: best at epoch 4 (index 3), patience 2 -> stops after epoch 6; the
+    result counts epochs from 1, as the message does."""
     table = [1.0, 0.8, 0.7, 0.5, 0.6, 0.55, 0.4, 0.3]
 
     class Script(keras.callbacks.Callback):
@@ -145,11 +146,12 @@ def test_early_stopping_stops_at_the_scripted_epoch(digits):
         callbacks=[Script()],
         early_stopping={"patience": 2},
     )
-    assert result.epochs == 6 and result.stopped_epoch == 5 and result.best_epoch == 3
+    assert result.epochs == 6 and result.stopped_epoch == 6 and result.best_epoch == 4
+    assert result.kept_epoch == 4 and result.best_metrics["val_loss"] == 0.5
     assert result.stop_reason == "early_stopping"
     assert result.history["val_loss"] == table[:6]
     assert "val_loss had not improved for 2 epochs (best 0.5 at epoch 4" in result.message
-    assert result.to_dict()["stopped_epoch"] == 5
+    assert result.to_dict()["stopped_epoch"] == 6
 
 
 def test_early_stopping_never_takes_a_non_finite_epoch_as_the_best(digits):
@@ -166,7 +168,7 @@ def test_early_stopping_never_takes_a_non_finite_epoch_as_the_best(digits):
     result = knn.fit(
         model, digits, epochs=len(table), verbose=0, callbacks=[Script()], early_stopping=stopper
     )
-    assert (result.best_epoch, result.stopped_epoch, result.epochs) == (1, 3, 4)
+    assert (result.best_epoch, result.stopped_epoch, result.epochs) == (2, 4, 4)
     assert result.kept_weights == "best" and result.best_metrics["val_loss"] == 0.8
     assert "val_loss had not improved for 2 epochs (best 0.8 at epoch 2" in result.message
 
@@ -180,7 +182,7 @@ def test_early_stopping_message_when_no_epoch_was_finite(digits):
     result = knn.fit(
         model, digits, epochs=5, verbose=0, callbacks=[Script()], early_stopping={"patience": 2}
     )
-    assert result.stop_reason == "early_stopping" and result.stopped_epoch == 1
+    assert result.stop_reason == "early_stopping" and result.stopped_epoch == 2
     assert result.message == (
         "Early stopping at epoch 2: val_loss had not been finite for 2 epochs (no epoch had a "
         "finite value; no weights were restored)."
@@ -201,41 +203,6 @@ def test_early_stopping_monitor_must_exist(digits):
     plain.compile("adam", "sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match=r"training logs: loss.*Received: monitor='val_loss'"):
         plain.fit(digits.x_train, digits.y_train, epochs=1, verbose=0, callbacks=[EarlyStopping()])
-
-
-def test_lr_find_restores_everything_and_suggests_a_sensible_rate(digits, tmp_path):
-    keras.utils.set_random_seed(0)
-    model = knn.compile(
-        knn.models.mlp(digits, hidden=[64], dropout=0.1), "adam", learning_rate=1e-3
-    )
-    model.fit(digits.x_train[:64], digits.y_train[:64], epochs=1, verbose=0)  # optimizer has state
-    before = [v.numpy().copy() for v in [*model.variables, *model.optimizer.variables]]
-    result = knn.lr_find(
-        model, digits, min_lr=1e-6, max_lr=10.0, num_steps=100, path=tmp_path / "lr_find.png"
-    )
-    after = [v.numpy() for v in [*model.variables, *model.optimizer.variables]]
-    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
-    assert model.steps_per_execution == 1 and float(model.optimizer.learning_rate) == pytest.approx(
-        1e-3
-    )
-    assert result.stopped_early and len(result.losses) < 100
-    assert 1e-4 <= result.suggested <= 3e-2  # Adam on standardized digits: ~1e-3..1e-2
-    assert result.learning_rates[0] == pytest.approx(1e-6)
-    assert (tmp_path / "lr_find.png").stat().st_size > 1000
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"min_lr": 1.0, "max_lr": 1e-3}, "argument max_lr, expected a rate above min_lr=1.0"),
-        ({"min_lr": -1e-3}, "argument min_lr, expected a number > 0. Received: min_lr=-0.001"),
-        ({"num_steps": 1}, "argument num_steps, expected an integer >= 2"),
-        ({"diverge_factor": 0.5}, "argument diverge_factor, expected a number > 1"),
-    ],
-)
-def test_lr_finder_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        LRFinder(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -264,7 +231,6 @@ def test_callbacks_round_trip_their_config():
     for cb in (
         GradientNorms(every_n_steps=7, per_layer=False),
         ActivationStats(bins=5, histogram_range=(0, 1), layers=["a"]),
-        LRFinder(1e-5, 1.0, 10),
     ):
         again = type(cb).from_config(cb.get_config())
         assert again.get_config() == cb.get_config()

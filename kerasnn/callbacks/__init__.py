@@ -8,7 +8,6 @@ from kerasnn.callbacks.history_log import read_history_csv as read_history_csv
 from kerasnn.callbacks.learning_rate import LearningRateLogger as LearningRateLogger
 from kerasnn.callbacks.lr_finder import LRFinder as LRFinder
 from kerasnn.callbacks.lr_finder import LRFindResult as LRFindResult
-from kerasnn.callbacks.lr_finder import lr_find as lr_find
 from kerasnn.callbacks.nan_guard import NaNGuard as NaNGuard
 from kerasnn.callbacks.registry import get as get
 from kerasnn.callbacks.registry import names as names
@@ -25,7 +24,6 @@ __all__ = [
     "NaNGuard",
     "SeedState",
     "get",
-    "lr_find",
     "names",
     "read_history_csv",
 ]

@@ -9,7 +9,9 @@ import keras
 import numpy as np
 
 from kerasnn._validation import invalid, positive_int
-from kerasnn.diagnostics.layer_stats import LayerStats, activation_layers, activation_statistics
+from kerasnn.layer_stats import LayerStats, activation_layers, activation_statistics
+
+__all__ = ["DEFAULT_BINS", "RANGE_MARGIN", "ActivationStats"]
 
 DEFAULT_BINS = 40
 # With no histogram_range given, the range seen at the start of training is widened this much.

@@ -11,7 +11,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerasnn import _epoch_state
+from kerasnn import _atomic, _epoch_state
+
+__all__ = ["EarlyStopping", "missing_monitor_message"]
 
 
 @keras.saving.register_keras_serializable(package="kerasnn")
@@ -137,9 +139,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             weights_file = f"best-epoch-{self.best_epoch}.npz"
             target = self.state_dir / weights_file
             if not target.exists():
-                tmp = self.state_dir / f".{weights_file}.tmp.npz"
-                np.savez(tmp, *self.best_weights)
-                os.replace(tmp, target)
+                with _atomic.replacing(target, suffix=".npz") as tmp:
+                    np.savez(tmp, *self.best_weights)
         entry = {
             "epoch": epoch,
             "wait": self.wait,

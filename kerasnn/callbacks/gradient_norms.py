@@ -11,6 +11,8 @@ import tensorflow as tf
 
 from kerasnn._validation import invalid, positive_int
 
+__all__ = ["DEFAULT_EVERY_N_STEPS", "GradientNormRecord", "GradientNorms"]
+
 DEFAULT_EVERY_N_STEPS = 100
 
 

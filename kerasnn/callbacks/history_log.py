@@ -8,14 +8,20 @@ from pathlib import Path
 
 import keras
 
+from kerasnn import _atomic
+
+__all__ = ["HistoryLog", "read_history_csv"]
+
 
 @keras.saving.register_keras_serializable(package="kerasnn")
 class HistoryLog(keras.callbacks.Callback):
-    """Writes one CSV row per epoch (``epoch`` 0-based, then every entry of `logs`).
+    """Writes one CSV row per epoch (``epoch`` counted from 1, then every entry of `logs`).
 
-    Unlike `keras.callbacks.CSVLogger` with ``append=True``, a resumed run first drops rows of
-    epochs that are about to be trained again, so the file never holds an epoch twice. Each row
-    is flushed and fsynced before the next epoch starts.
+    The n-th epoch trained is row n, epoch n (as `kerasnn.FitResult.best_epoch` and the
+    history plots count). Unlike `keras.callbacks.CSVLogger` with ``append=True``, a resumed
+    run first drops rows of epochs that are about to be trained again, so the file never holds
+    an epoch twice. Each row is flushed and fsynced before the next epoch starts, and the file
+    is replaced atomically (`kerasnn._atomic`).
 
     Args:
         path: CSV file to write.
@@ -39,11 +45,12 @@ class HistoryLog(keras.callbacks.Callback):
         if self._started:
             return
         self._started = True
-        self._rows = [r for r in read_history_csv(self.path) if int(r["epoch"]) < epoch]
+        # Keras's `epoch` (0-based) is the number of epochs already done: their rows stay.
+        self._rows = [r for r in read_history_csv(self.path) if int(r["epoch"]) <= epoch]
         self._write()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        row = {"epoch": str(epoch)}
+        row = {"epoch": str(epoch + 1)}
         row.update({k: repr(float(v)) for k, v in (logs or {}).items()})
         self._rows.append(row)
         self._write()
@@ -53,14 +60,12 @@ class HistoryLog(keras.callbacks.Callback):
         fields: list[str] = []
         for row in self._rows:
             fields += [k for k in row if k not in fields]
-        tmp = self.path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as f:
+        with _atomic.replacing(self.path, suffix=".csv") as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields or ["epoch"], restval="")
             writer.writeheader()
             writer.writerows(self._rows)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, self.path)
 
     def get_config(self) -> dict:
         return {"path": str(self.path)}

@@ -7,6 +7,8 @@ from typing import Any
 import keras
 import numpy as np
 
+__all__ = ["LearningRateLogger"]
+
 
 @keras.saving.register_keras_serializable(package="kerasnn")
 class LearningRateLogger(keras.callbacks.Callback):

@@ -1,16 +1,15 @@
 """The learning-rate range test (lr_find): ramp the rate up exponentially, watch the loss.
 
-`LRFinder` is the callback (usable with `model.fit` directly); `lr_find` runs it on a model and
-data, puts the model and optimizer back exactly as they were, and returns an `LRFindResult` with
-the curve, the suggested rates and a plot.
+`LRFinder` is the callback (usable with `model.fit` directly), `LRFindResult` the curve with the
+suggested rates (`suggest_valley`, `suggest_steepest`). `kerasnn.diagnostics.lr_find` runs the
+callback on a model and data and puts the model and optimizer back exactly as they were;
+`kerasnn.plots.plot_lr_find` draws the result.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -18,12 +17,21 @@ import numpy as np
 
 from kerasnn._validation import invalid, positive_int
 
+__all__ = [
+    "DIVERGE_FACTOR",
+    "LRFindResult",
+    "LRFinder",
+    "has_schedule",
+    "suggest_steepest",
+    "suggest_valley",
+]
+
 DIVERGE_FACTOR = 4.0
 
 
 @dataclasses.dataclass
 class LRFindResult:
-    """What `lr_find` returns.
+    """What `LRFinder.result` (and so `kerasnn.diagnostics.lr_find`) returns.
 
     Attributes:
         learning_rates: the rate of each step taken.
@@ -48,12 +56,6 @@ class LRFindResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return dataclasses.asdict(self)
-
-    def plot(self, path: str | os.PathLike | None = None) -> Any:
-        """`kerasnn.plots.plot_lr_find` of this result."""
-        from kerasnn import plots
-
-        return plots.plot_lr_find(self, path=path)
 
 
 def has_schedule(optimizer: keras.optimizers.Optimizer) -> bool:
@@ -94,8 +96,8 @@ class LRFinder(keras.callbacks.Callback):
     that batch's), smooths it (``avg = β·avg + (1−β)·loss``, bias-corrected) and stops training
     once the smoothed loss exceeds `diverge_factor` × its minimum, or is NaN, or after
     `num_steps` steps. The model must run one step per execution (``steps_per_execution=1``)
-    and use a plain (not scheduled) learning rate. It changes the weights: `lr_find` restores
-    them; with `model.fit` directly, keep a copy.
+    and use a plain (not scheduled) learning rate. It changes the weights:
+    `kerasnn.diagnostics.lr_find` restores them; with `model.fit` directly, keep a copy.
 
     Args:
         min_lr: first rate, > 0. Defaults to 1e-7.
@@ -244,129 +246,3 @@ class LRFinder(keras.callbacks.Callback):
             "smoothing": self.smoothing,
             "diverge_factor": self.diverge_factor,
         }
-
-
-def lr_find(
-    model: keras.Model,
-    data: Any,
-    *,
-    min_lr: float = 1e-7,
-    max_lr: float = 10.0,
-    num_steps: int = 100,
-    batch_size: int = 32,
-    smoothing: float = 0.98,
-    diverge_factor: float = DIVERGE_FACTOR,
-    seed: int = 0,
-    path: str | os.PathLike | None = None,
-) -> LRFindResult:
-    """Learning-rate range test: the loss over an exponential ramp of rates.
-
-    Trains `model` for up to `num_steps` steps on shuffled batches of the training data, the
-    rate rising exponentially from `min_lr` to `max_lr`, and stops once the smoothed loss
-    exceeds `diverge_factor` × its minimum. Afterwards the model's weights, non-trainable state
-    and the optimizer's state (iterations, learning rate, slots) are exactly as before.
-
-    Args:
-        model: a compiled Keras model with a plain (float) learning rate.
-        data: a `kerasnn.datasets.Dataset` (train split) or an ``(x, y)`` pair.
-        min_lr: first rate, > 0. Defaults to 1e-7.
-        max_lr: last rate, > `min_lr`. Defaults to 10.
-        num_steps: steps of the ramp (the data is cycled if shorter). Defaults to 100.
-        batch_size: samples per step. Defaults to 32.
-        smoothing: ``β`` of the loss moving average. Defaults to 0.98.
-        diverge_factor: divergence threshold. Defaults to 4.
-        seed: shuffle seed. Defaults to 0.
-        path: PNG file for the plot. Defaults to `None` (no file).
-
-    Returns:
-        An `LRFindResult` (curve, `suggestions`, `suggested`).
-
-    Raises:
-        ValueError: bad bounds (reversed, non-positive) or other arguments, data that does not
-            fit the model, or a model compiled with a learning-rate schedule — before any step.
-
-    Example:
-
-    >>> import kerasnn as knn
-    >>> data = knn.datasets.load("iris")
-    >>> model = knn.compile(knn.models.mlp(data, hidden=[16]))
-    >>> result = lr_find(model, data, num_steps=20, min_lr=1e-4, max_lr=1.0)
-    >>> 1e-4 <= result.suggested <= 1.0
-    True
-    """
-    from kerasnn import training
-    from kerasnn._snapshot import Snapshot
-
-    finder = LRFinder(min_lr, max_lr, num_steps, smoothing, diverge_factor)
-    positive_int("batch_size", batch_size)
-    if not model.compiled:
-        raise RuntimeError("The model is not compiled: call kerasnn.compile(model, ...) first.")
-    x, y = training._arrays(data, "train")
-    training.check_data(model, x, y, "data")
-    if has_schedule(model.optimizer):
-        raise ValueError(
-            "Received an invalid value for argument model, expected a model compiled with a "
-            "plain learning rate: lr_find sets the rate itself. Received: a model whose "
-            "optimizer has a learning rate schedule"
-        )
-    import tensorflow as tf
-
-    steps_per_epoch = math.ceil(len(x) / batch_size)
-    epochs = math.ceil(num_steps / steps_per_epoch)
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((x, y))
-        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    snapshot = Snapshot(model)
-    try:
-        model.steps_per_execution = 1
-        model.make_train_function(force=True)
-        keras.utils.set_random_seed(seed)
-        model.fit(dataset, epochs=epochs, callbacks=[finder], verbose=0, shuffle=False)
-    finally:
-        snapshot.restore()
-    result = finder.result()
-    if path is not None:
-        result.plot(Path(path))
-    return result
-
-
-def run_recipe(
-    recipe_path: str | os.PathLike,
-    overrides: list[str] = (),  # type: ignore[assignment]
-    *,
-    out: str | os.PathLike | None = None,
-    overwrite: bool = False,
-    **kwargs: Any,
-) -> tuple[LRFindResult, Path]:
-    """`lr_find` on a recipe's model and data (what `kerasnn lr-find` runs).
-
-    Writes ``lr_find.png`` and ``lr_find.json`` into `out` (default ``runs/<name>-lr_find``),
-    staged and moved into place at the end. `kwargs` go to `lr_find`; the batch size and seed
-    come from the recipe.
-
-    Returns:
-        The result and the output folder.
-    """
-    from kerasnn import runs
-    from kerasnn.recipe import Recipe
-
-    recipe = Recipe.from_yaml(recipe_path).with_overrides(overrides).resolved()
-    if out is None:
-        out = runs.next_free(Path("runs") / f"{recipe.name}-lr_find")
-    LRFinder(**{k: kwargs[k] for k in ("min_lr", "max_lr", "num_steps") if k in kwargs})
-    folder = runs.RunFolder(out, overwrite=overwrite).open()
-    data, model = recipe.build()
-    result = lr_find(
-        model,
-        data,
-        batch_size=recipe.fit["batch_size"],
-        seed=recipe.seed,
-        path=folder.file("lr_find.png"),
-        **kwargs,
-    )
-    folder.write_json("lr_find.json", result.to_dict())
-    folder.finalize()
-    return result, folder.path

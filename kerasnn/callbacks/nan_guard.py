@@ -13,13 +13,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+__all__ = ["NaNGuard", "NonFiniteLoss"]
+
 
 @dataclasses.dataclass(frozen=True)
 class NonFiniteLoss:
     """Where the training loss first stopped being finite.
 
     Attributes:
-        epoch: 0-based epoch (as `kerasnn.FitResult.best_epoch`).
+        epoch: the epoch, counted from 1 (as `kerasnn.FitResult.best_epoch`: the n-th epoch
+            trained is epoch n).
         step: 1-based step within that epoch. When `exact`, the first step whose *batch* loss
             was NaN or ±inf; otherwise the last step of the graph execution after which the
             loss Keras reports (the epoch's running mean) was first non-finite.
@@ -46,19 +49,19 @@ class NonFiniteLoss:
         of = "" if self.steps is None else f" of {self.steps}"
         if self.exact:
             return (
-                f"the loss became {self.loss} at epoch {self.epoch + 1}, step {self.step}{of} "
+                f"the loss became {self.loss} at epoch {self.epoch}, step {self.step}{of} "
                 f"(optimizer step {self.global_step}): the first step whose batch loss was not "
                 "finite"
             )
         if self.first_step == self.step:
             return (
-                f"the loss became {self.loss} at epoch {self.epoch + 1}, step {self.step}{of} "
+                f"the loss became {self.loss} at epoch {self.epoch}, step {self.step}{of} "
                 f"(optimizer step {self.global_step}; the epoch's running mean, as Keras "
                 "reports it)"
             )
         first_global = self.global_step - (self.step - self.first_step)
         return (
-            f"the loss became {self.loss} at epoch {self.epoch + 1} in one of steps "
+            f"the loss became {self.loss} at epoch {self.epoch} in one of steps "
             f"{self.first_step}-{self.step}{of} (optimizer steps {first_global}-"
             f"{self.global_step}; Keras reports the epoch's running mean once per graph "
             "execution)"
@@ -84,8 +87,11 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
     iteration count) are copied at the end of every epoch whose loss, validation loss and
     weights are all finite, and once before the first epoch. After a NaN stop they are put back
     in `on_train_end`: the model holds the last finite epoch's state (`restored_epoch`), or its
-    state from before training (`restored_epoch == -1`) when no epoch ended finite. List the
+    state from before training (`restored_epoch == 0`) when no epoch ended finite. List the
     guard *before* an `EarlyStopping` that restores best weights, so that those win.
+
+    Epochs are counted from 1 in `where` and `restored_epoch` (the n-th epoch trained is epoch
+    n, as in `kerasnn.FitResult`); the hooks' `epoch` arguments are Keras's, from 0.
 
     Args:
         restore: put the last finite state back after a NaN stop. Defaults to `True`.
@@ -93,9 +99,9 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
 
     Attributes:
         where: a `NonFiniteLoss` after a NaN stop, else `None`.
-        restored_epoch: after a NaN stop with `restore`, the 0-based epoch whose state the
-            model holds again, -1 for the state before training (in a resumed run: the state
-            it resumed from, an epoch >= 0); else `None`.
+        restored_epoch: after a NaN stop with `restore`, the epoch (1-based) whose state the
+            model holds again, 0 for the state before training (in a resumed run: the state
+            it resumed from, the number of epochs done before, >= 1); else `None`.
         message: a sentence about the stop (where, what state was kept), else `None`.
 
     Example:
@@ -230,7 +236,7 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
                 # build it at the first step; BackupAndRestore builds it early the same way).
                 with self.model.distribute_strategy.scope():
                     optimizer.build(self.model.trainable_variables)
-            self._keep_state(epoch - 1)
+            self._keep_state(epoch)  # the state after `epoch` epochs (0: before training)
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._execution_begin = batch
@@ -250,7 +256,7 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
             return
         checked = [logs.get(k) for k in ("loss", "val_loss")]
         if all(v is None or math.isfinite(float(v)) for v in checked):
-            self._keep_state(epoch)
+            self._keep_state(epoch + 1)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.where is None:
@@ -263,8 +269,8 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
             kept = (
                 " The weights and optimizer state from before training were put back (no "
                 "epoch ended with a finite loss)."
-                if self._state_epoch == -1
-                else f" The weights and optimizer state of epoch {self._state_epoch + 1}, the "
+                if self._state_epoch == 0
+                else f" The weights and optimizer state of epoch {self._state_epoch}, the "
                 "last with a finite loss, were put back."
             )
         self.message = f"Training stopped: {self.where.describe()}.{kept}"
@@ -286,7 +292,7 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
             index, loss = recorded
             step = index - self._epoch_start_iteration + 1
             self.where = NonFiniteLoss(
-                epoch=self._current_epoch,
+                epoch=self._current_epoch + 1,
                 step=step,
                 first_step=step,
                 steps=steps,
@@ -296,7 +302,7 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
             )
         else:
             self.where = NonFiniteLoss(
-                epoch=self._current_epoch,
+                epoch=self._current_epoch + 1,
                 step=last_batch + 1,
                 first_step=self._execution_begin + 1,
                 steps=steps,
@@ -313,7 +319,8 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
         return [*self.model.variables, *(optimizer.variables if optimizer is not None else ())]
 
     def _keep_state(self, epoch: int) -> None:
-        """Copies the weights and optimizer state as `epoch`'s, if every float is finite."""
+        """Copies the weights and optimizer state as those after `epoch` epochs (1-based: the
+        state at the end of epoch `epoch`; 0: before training), if every float is finite."""
         # Read values are snapshots (TensorFlow copies a variable's buffer before updating it
         # in place while a read of it is alive): no copy needed here. ~0.6 ms for the 255 000
         # values of the digits MLP 64-256-256-10 with Adam.

@@ -13,6 +13,8 @@ from kerasnn.callbacks.activation_stats import ActivationStats
 from kerasnn.callbacks.gradient_norms import GradientNorms
 from kerasnn.callbacks.learning_rate import LearningRateLogger
 
+__all__ = ["arguments", "get", "names"]
+
 _REGISTRY: dict[str, type] = {
     "gradient_norms": GradientNorms,
     "grad_norms": GradientNorms,

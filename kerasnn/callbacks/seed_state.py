@@ -9,7 +9,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasnn import _epoch_state
+from kerasnn import _atomic, _epoch_state
+
+__all__ = ["SeedState"]
 
 
 @keras.saving.register_keras_serializable(package="kerasnn")
@@ -61,9 +63,8 @@ class SeedState(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         name = f"seed-state-epoch-{epoch}.npz"
-        tmp = self.state_dir / f".{name}.tmp.npz"
-        np.savez(tmp, *[np.asarray(v) for v in self._states()])
-        os.replace(tmp, self.state_dir / name)
+        with _atomic.replacing(self.state_dir / name, suffix=".npz") as tmp:
+            np.savez(tmp, *[np.asarray(v) for v in self._states()])
         entries = _epoch_state.save_entry(
             self.state_dir / self._STATE_FILE, {"epoch": epoch, "file": name}
         )

@@ -19,7 +19,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasnn import _json, training
 from kerasnn._validation import invalid, positive_int
+from kerasnn.diagnostics._snapshot import Snapshot
 
 __all__ = ["SanityCheck", "SanityReport", "sanity_check"]
 
@@ -151,9 +153,6 @@ def sanity_check(
     Raises:
         ValueError: bad arguments or data that does not fit the model (before any training).
     """
-    from kerasnn import training
-    from kerasnn._snapshot import Snapshot
-
     positive_int("num_samples", num_samples)
     positive_int("max_epochs", max_epochs)
     if isinstance(regularization, bool) or not isinstance(regularization, int | float):
@@ -162,7 +161,7 @@ def sanity_check(
         raise invalid("regularization", "a number > 0", regularization)
     if not model.compiled:
         raise RuntimeError("The model is not compiled: call kerasnn.compile(model, ...) first.")
-    x, y = training._arrays(data, "train")
+    x, y = training.arrays(data, "train")
     training.check_data(model, x, y, "data")
     task = training.task_of(model)
     n_classes = {"classification": int(model.output_shape[-1]), "binary": 2}.get(task)
@@ -284,7 +283,7 @@ def _overfit_check(
 
 
 def _write(report: SanityReport, out_dir: Path) -> None:
-    from kerasnn import _json, plots
+    from kerasnn import plots  # matplotlib: imported only when a figure is written
 
     out_dir.mkdir(parents=True, exist_ok=True)
     figure = out_dir / "sanity_overfit.png"

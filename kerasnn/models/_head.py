@@ -12,10 +12,9 @@ import keras
 from kerasnn import activations, data_formats, initializers
 from kerasnn import augment as augment_mod
 from kerasnn._validation import non_negative_float, one_of, positive_int
-from kerasnn.datasets import Dataset
+from kerasnn.datasets import TASKS, Dataset
 from kerasnn.layers import MaxoutChannels
 
-TASKS = ("classification", "binary", "regression")
 OUTPUT_ACTIVATION = {"classification": "softmax", "binary": "sigmoid", "regression": "linear"}
 
 

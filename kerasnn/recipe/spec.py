@@ -1,4 +1,4 @@
-"""Recipes: the five steps of the lectures as one YAML file.
+"""The recipe as data: parsing, ``--set`` overrides, the one check, the round trip to YAML.
 
 ```yaml
 name: digits_mlp
@@ -12,80 +12,40 @@ fit:        {epochs: 60, batch_size: 32}                # kerasnn.fit arguments
 export:     {path: saved_model, format: saved_model}    # optional: kerasnn.export into the run
 ```
 
-This module is the one place where recipe names become objects: every key is checked against
-the signature of the function it feeds before anything is loaded or trained, and the recipe
-that actually ran (defaults filled in) is written back to the run folder as `recipe.yaml`.
+Every key, and every name kerasnn itself defines (builders, optimizers, schedules, callbacks,
+augmentation presets, export formats, datasets), is checked here against the tables of
+`kerasnn.recipe.keys` without importing TensorFlow: a typo is refused at once. The names only
+Keras knows (activations, initializers, losses, metrics, an optimizer's numbers) become objects
+once, when `kerasnn.recipe.run` builds the model, before any training. This module never imports
+Keras.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import inspect
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kerasnn._validation import positive_int
-
-SECTIONS = (
-    "name",
-    "description",
-    "seed",
-    "data",
-    "model",
-    "optimizer",
-    "loss",
-    "metrics",
-    "fit",
-    "export",
-    "search",
+import kerasnn.recipe.keys as keys
+from kerasnn import datasets
+from kerasnn._validation import (
+    fraction,
+    invalid,
+    one_of,
+    positive_int,
+    strict_bool,
+    unknown_key,
 )
-REQUIRED = ("data", "model")
-# fit() arguments a recipe may set (the rest come from the recipe itself or the command line).
-_FIT_KEYS = (
-    "epochs",
-    "batch_size",
-    "validation_split",
-    "early_stopping",
-    "shuffle",
-    "steps_per_execution",
-    "callbacks",
-    "lr_schedule",
-)
-# The optional export block: the trained model is exported into the run folder.
-EXPORT_DEFAULTS = {"path": "saved_model", "format": "saved_model", "standardize": True}
+from kerasnn.recipe.lsuv_options import recipe_options
+from kerasnn.recipe.search_block import check_search_block
 
-
-def _unknown_key_error(where: str, key: str, allowed: Iterable[str]) -> ValueError:
-    allowed = sorted(allowed)
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ValueError(
-        f"Unknown recipe key {where}{key!r}.{hint} Allowed keys here: {', '.join(allowed)}."
-    )
-
-
-def _defaults(fn: Callable[..., Any], skip: Iterable[str] = ()) -> dict[str, Any]:
-    """Keyword parameters of `fn` with their defaults (parameters without one are left out)."""
-    out = {}
-    for name, p in inspect.signature(fn).parameters.items():
-        if name in skip or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if p.default is not p.empty:
-            out[name] = list(p.default) if isinstance(p.default, tuple) else p.default
-    return out
-
-
-def _check_keys(where: str, section: Mapping[str, Any], allowed: Iterable[str]) -> None:
-    allowed = set(allowed)
-    for key in section:
-        if key not in allowed:
-            raise _unknown_key_error(where, key, allowed)
+__all__ = ["Recipe", "parse_value"]
 
 
 def _mapping(where: str, value: Any) -> dict[str, Any]:
@@ -99,56 +59,106 @@ def _mapping(where: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-@dataclasses.dataclass
-class RunResult:
-    """What `Recipe.run` returns: the fit result, the run folder and the recipe that ran."""
+def _check_keys(where: str, section: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    allowed = set(allowed)
+    for key in section:
+        if key not in allowed:
+            raise unknown_key(where, key, allowed)
 
-    fit: Any  # kerasnn.training.FitResult; None when a sanity check failed before training
-    run_dir: Path
-    recipe: Recipe
-    export: Any = None  # kerasnn.export.ExportResult when the recipe has an export block
-    sanity: Any = None  # kerasnn.diagnostics.SanityReport when run with sanity=True
 
-    def summary(self) -> str:
-        if self.fit is None:
-            return f"{self.recipe.name}: sanity check failed, not trained -> {self.run_dir}"
-        line = f"{self.recipe.name}: {self.fit.summary()} -> {self.run_dir}"
-        if self.export is not None:
-            line += f" ({self.export.format} export verified, max abs diff "
-            line += f"{self.export.max_abs_diff:.1e})"
-        return line
+def _plain(value: Any) -> Any:
+    """`value` as plain YAML data: mappings -> dict, lists/tuples -> list (recursively).
+
+    Keras wraps the containers it is handed in its own tracking types; a recipe keeps plain
+    ones so that `to_yaml` can always write it.
+    """
+    if isinstance(value, Mapping):
+        return {str(k) if not isinstance(k, str) else k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return copy.deepcopy(value)
+
+
+def is_keras_config(value: Any) -> bool:
+    """Whether `value` is a Keras-serialized object (``{class_name: ..., config: {...}}``)."""
+    return isinstance(value, Mapping) and "class_name" in value
+
+
+def _check_keras_config(where: str, value: Mapping[str, Any]) -> None:
+    _check_keys(where, value, keys.KERAS_CONFIG_KEYS)
+    if not isinstance(value["class_name"], str):
+        raise invalid(f"{where}.class_name", "a Keras class name", value["class_name"])
+    if not isinstance(value.get("config", {}), Mapping | None):
+        raise invalid(f"{where}.config", "a mapping of the class's arguments", value["config"])
+
+
+def _named_spec(where: str, spec: Any, tables: Mapping[str, Sequence[str]]) -> None:
+    """Checks ``name`` or ``{name: {argument: value}}`` against `tables` (name -> arguments)."""
+    if isinstance(spec, str):
+        one_of(where, spec, tables)
+        return
+    if not isinstance(spec, Mapping) or len(spec) != 1:
+        raise invalid(where, "a name or a one-entry mapping {name: {argument: value}}", spec)
+    ((name, args),) = spec.items()
+    one_of(where, name, tables)
+    args = _mapping(f"{where}.{name}", args)
+    _check_keys(f"{where}.{name}", args, tables[name])
+
+
+def _check_booleans(where: str, section: Mapping[str, Any]) -> None:
+    for key in keys.BOOLEAN_KEYS.get(where, ()):
+        if key in section:
+            strict_bool(f"{where}.{key}", section[key])
+
+
+def parse_value(assignment: str, raw: str) -> Any:
+    """The value of a ``key=value`` override, read as YAML (plain YAML only: no tags).
+
+    Raises:
+        ValueError: the value is not YAML, or uses a tag such as ``!!python/object``.
+    """
+    if not raw.strip():
+        return None
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(
+            f"Received an invalid override, expected section.key=VALUE with VALUE written in "
+            f"YAML (e.g. 5, 0.1, [64, 32], adam, true); {problem}. Received: {assignment!r}"
+        ) from None
 
 
 @dataclasses.dataclass
 class Recipe:
     """A training recipe: data, model, optimizer, loss/metrics, fit.
 
-    Build one with `Recipe.from_yaml(path)` or `Recipe.from_dict(mapping)`; both validate
-    every key against the function it feeds (`kerasnn.datasets.load`, the model builder,
-    `kerasnn.optimizers.get`, `kerasnn.fit`) so a typo fails at once, before any training.
+    Build one with `Recipe.from_yaml(path)` or `Recipe.from_dict(mapping)`; both check every key
+    and every kerasnn name before anything is imported or loaded, so a typo fails at once.
 
     Attributes:
         name: run name (default run folder ``runs/<name>``).
         data: arguments of `kerasnn.datasets.load` (``name`` required).
         model: ``builder`` (``mlp``, ``cnn`` or ``residual_mlp``; default ``mlp``), the
             builder's arguments, and optionally ``lsuv`` (``true`` or a mapping of
-            `kerasnn.lsuv.RECIPE_DEFAULTS` options): LSUV-initialise the built model on the
-            first training samples.
-        optimizer: ``name`` and `kerasnn.optimizers.get` arguments (a bare string is a name).
-        loss: a Keras loss name or config; `None` picks the task's default.
-        metrics: Keras metric names; `None` picks the task's defaults.
+            `kerasnn.recipe.lsuv_options.RECIPE_DEFAULTS` options): LSUV-initialise the built
+            model on the first training samples.
+        optimizer: ``name`` and `kerasnn.optimizers.get` arguments (a bare string is a name),
+            or a Keras-serialized optimizer (``{class_name: Adam, config: {...}}``).
+        loss: a Keras loss name or Keras-serialized loss; `None` picks the task's default.
+        metrics: Keras metric names or Keras-serialized metrics; `None`: the task's defaults.
         fit: `kerasnn.fit` arguments: epochs, batch_size, validation_split, early_stopping,
             shuffle, steps_per_execution, callbacks (names or ``{name: {argument: value}}``
             from `kerasnn.callbacks.names()`), lr_schedule (a name or
             ``{name: {argument: value}}`` from `kerasnn.schedules.names()`).
         seed: seeds data split, weights and training. Defaults to 0.
         description: free text.
-        export: optional `kerasnn.export.export` of the trained model into the run folder:
-            ``path`` (relative to the run folder, default ``saved_model``), ``format``
-            (``saved_model`` or ``keras``) and ``standardize`` (bake the training split's
-            standardization in so the artifact takes raw inputs; default true).
-        search: the hyperparameter search block (``trials``, ``objective``, ``space``) read by
-            `kerasnn.search` / ``kerasnn search``; `None` when absent.
+        export: optional export of the trained model into the run folder: ``path`` (relative
+            to the run folder, default ``saved_model``), ``format`` (``saved_model`` or
+            ``keras``) and ``standardize`` (bake the loader's input transform in so the
+            artifact takes raw inputs; default true).
+        search: the hyperparameter search block (``trials``, ``objective``, ``space``...) read
+            by `kerasnn.search` / ``kerasnn search``; `None` when absent.
 
     Example:
 
@@ -171,65 +181,69 @@ class Recipe:
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any], *, default_name: str = "run") -> Recipe:
-        """Validates a recipe mapping and returns a `Recipe`.
+    def from_dict(
+        cls, config: Mapping[str, Any], *, default_name: str = "run", check: bool = True
+    ) -> Recipe:
+        """Returns the `Recipe` a mapping describes, checked.
+
+        Args:
+            config: the recipe's sections.
+            default_name: the name when `config` has none. Defaults to ``"run"``.
+            check: check every key and kerasnn name. `False` takes the mapping as it is, for
+                callers that checked it already (a search writes sampled values into a checked
+                recipe). Defaults to `True`.
 
         Raises:
-            ValueError: an unknown key (with the allowed ones and a close match), a missing
-                section, or a value of the wrong kind.
+            ValueError: an unknown key or name (with the allowed ones and a close match), a
+                missing section, or a value of the wrong kind.
         """
         if not isinstance(config, Mapping):
             raise ValueError(
                 "Received an invalid recipe, expected a mapping with sections "
-                f"{', '.join(SECTIONS)}. Received: {type(config).__name__}"
+                f"{', '.join(keys.SECTIONS)}. Received: {type(config).__name__}"
             )
-        _check_keys("", config, SECTIONS)
-        for section in REQUIRED:
-            if section not in config:
-                raise ValueError(
-                    f"The recipe has no {section!r} section; it needs at least "
-                    f"{', '.join(REQUIRED)}."
-                )
+        if check:
+            _check_keys("", config, keys.SECTIONS)
+            for section in keys.REQUIRED:
+                if section not in config:
+                    raise ValueError(
+                        f"The recipe has no {section!r} section; it needs at least "
+                        f"{', '.join(keys.REQUIRED)}."
+                    )
         optimizer = config.get("optimizer", "adam")
         if isinstance(optimizer, str):
             optimizer = {"name": optimizer}
-        metrics = config.get("metrics")
-        if metrics is not None and not isinstance(metrics, list):
-            raise ValueError(
-                "Received an invalid value for recipe key 'metrics', expected a list of metric "
-                f"names or null. Received: metrics={metrics!r}"
-            )
-        seed = config.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(
-                "Received an invalid value for recipe key 'seed', expected an integer >= 0. "
-                f"Received: seed={seed!r}"
-            )
         recipe = cls(
             name=str(config.get("name", default_name)),
             description=config.get("description"),
-            seed=seed,
-            data=_mapping("data", config["data"]),
-            model=_mapping("model", config["model"]),
-            optimizer=_mapping("optimizer", optimizer),
-            loss=config.get("loss"),
-            metrics=metrics,
-            fit=_mapping("fit", config.get("fit")),
-            export=_mapping("export", config["export"])
+            seed=config.get("seed", 0),
+            data=_plain(_mapping("data", config.get("data"))),
+            model=_plain(_mapping("model", config.get("model"))),
+            optimizer=_plain(_mapping("optimizer", optimizer)),
+            loss=_plain(config.get("loss")),
+            metrics=_plain(config.get("metrics")),
+            fit=_plain(_mapping("fit", config.get("fit"))),
+            export=_plain(_mapping("export", config["export"]))
             if config.get("export") is not None
             else None,
-            search=_mapping("search", config["search"]) if "search" in config else None,
+            search=_plain(_mapping("search", config["search"])) if "search" in config else None,
         )
-        recipe.validate()
+        if check:
+            recipe.check()
         return recipe
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> Recipe:
-        """Reads and validates a YAML recipe; the file's stem is the default name.
+    def from_yaml(cls, path: str | os.PathLike, *, overrides: Iterable[str] = ()) -> Recipe:
+        """Reads a YAML recipe, applies `overrides` and checks the result once.
+
+        Args:
+            path: the recipe file; its stem is the default name.
+            overrides: ``section.key=value`` assignments (see `with_overrides`).
 
         Raises:
             FileNotFoundError: no such file.
-            ValueError: malformed YAML (with the line and column) or an invalid recipe.
+            ValueError: malformed YAML (with the line and column), a bad override or an
+                invalid recipe.
         """
         path = Path(path)
         if not path.is_file():
@@ -241,64 +255,158 @@ class Recipe:
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(err, "problem", None) or str(err)
             raise ValueError(f"Malformed YAML in recipe {path}{where}: {problem}") from err
-        return cls.from_dict(config if config is not None else {}, default_name=path.stem)
-
-    # -- validation -----------------------------------------------------------------------------
-    def _builder(self) -> Callable[..., Any]:
-        from kerasnn.models import BUILDERS
-
-        name = self.model.get("builder", "mlp")
-        if name not in BUILDERS:
-            close = difflib.get_close_matches(str(name), BUILDERS, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+        config = config if config is not None else {}
+        if not isinstance(config, Mapping):
             raise ValueError(
-                "Received an invalid value for recipe key model.builder, expected one of "
-                f"{', '.join(sorted(BUILDERS))}.{hint} Received: builder={name!r}"
+                f"Received an invalid recipe in {path}, expected a mapping with sections "
+                f"{', '.join(keys.SECTIONS)}. Received: {type(config).__name__}"
             )
-        return BUILDERS[name]
+        config = _apply_overrides(dict(config), overrides)
+        return cls.from_dict(config, default_name=path.stem)
 
-    def validate(self) -> None:
-        """Checks every key and the values that can be checked without loading anything."""
-        from kerasnn import augment, datasets, lsuv, optimizers, training
+    # -- the check ------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Checks every key, kerasnn name and plain value; imports nothing heavy.
 
-        _check_keys("data.", self.data, _defaults(datasets.load) | {"name": None})
+        Raises:
+            ValueError: the first problem found, naming the recipe key and what was received.
+        """
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(
+                "Received an invalid value for recipe key 'seed', expected an integer >= 0. "
+                f"Received: seed={self.seed!r}"
+            )
+        self._check_data()
+        self._check_model()
+        self._check_optimizer()
+        self._check_loss_and_metrics()
+        self._check_fit()
+        if self.export is not None:
+            self._check_export()
+        if self.search is not None:
+            check_search_block(self, probe=lambda config: Recipe.from_dict(config))
+
+    def _check_data(self) -> None:
+        _check_keys("data", self.data, _parameters(datasets.load))
         if "name" not in self.data:
             raise ValueError(
                 "The recipe's data section needs a name: one of "
                 f"{', '.join(datasets.KNOWN)} or a path to a .npz/.csv file."
             )
-        builder = self._builder()
-        _check_keys(
-            "model.", self.model, [*_defaults(builder, skip=("input_shape",)), "builder", "lsuv"]
-        )
-        lsuv.recipe_options(self.model.get("lsuv"))
-        augment.resolve(self.model.get("augment"))
-        _check_keys("fit.", self.fit, _FIT_KEYS)
-        fit_defaults = _defaults(training.fit)
-        for key in ("epochs", "batch_size"):
-            positive_int(f"fit.{key}", self.fit.get(key, fit_defaults[key]))
+        name = self.data["name"]
+        if not isinstance(name, str) or not str(name).endswith((".npz", ".csv")):
+            one_of("data.name", name, datasets.KNOWN)
+
+    def _check_model(self) -> None:
+        builder = one_of("model.builder", self.model.get("builder", "mlp"), keys.BUILDERS)
+        _check_keys("model", self.model, [*keys.BUILDERS[builder], *keys.MODEL_EXTRA_KEYS])
+        _check_booleans("model", self.model)
+        recipe_options(self.model.get("lsuv"))
+        augment = self.model.get("augment")
+        if isinstance(augment, str):
+            one_of("model.augment", augment, keys.AUGMENT_PRESETS)
+        elif isinstance(augment, Mapping):
+            _check_keys("model.augment", augment, keys.AUGMENT_KEYS)
+        elif augment is not None:
+            raise invalid(
+                "model.augment",
+                f"a preset ({', '.join(keys.AUGMENT_PRESETS)}) or a mapping of "
+                f"{', '.join(keys.AUGMENT_KEYS)}",
+                augment,
+            )
+
+    def _check_optimizer(self) -> None:
+        if is_keras_config(self.optimizer):
+            _check_keras_config("optimizer", self.optimizer)
+            return
         if "name" not in self.optimizer:
             raise ValueError(
                 "The recipe's optimizer section needs a name: one of "
-                f"{', '.join(optimizers.names())}."
+                f"{', '.join(keys.OPTIMIZERS)} (or a Keras-serialized optimizer: class_name "
+                "and config)."
             )
-        options = {k: v for k, v in self.optimizer.items() if k != "name"}
-        optimizers.get(self.optimizer["name"], **options)  # raises on unknown names/arguments
-        self._validate_fit_objects()
-        if self.export is not None:
-            self._validate_export()
-        if self.search is not None:
-            from kerasnn.tuning.spaces import search_settings
+        name = self.optimizer["name"]
+        name = one_of(
+            "optimizer.name", name.lower() if isinstance(name, str) else name, keys.OPTIMIZERS
+        )
+        allowed = ["name", *keys.OPTIMIZER_COMMON, *keys.OPTIMIZERS[name]]
+        _check_keys("optimizer", self.optimizer, allowed)
+        _check_booleans("optimizer", self.optimizer)
 
-            search_settings(self)
+    def _check_loss_and_metrics(self) -> None:
+        if is_keras_config(self.loss):
+            _check_keras_config("loss", self.loss)
+        elif self.loss is not None and not isinstance(self.loss, str):
+            raise invalid("loss", "a Keras loss name, a Keras-serialized loss or null", self.loss)
+        if self.metrics is None:
+            return
+        if not isinstance(self.metrics, list):
+            raise ValueError(
+                "Received an invalid value for recipe key 'metrics', expected a list of metric "
+                f"names or null. Received: metrics={self.metrics!r}"
+            )
+        for i, metric in enumerate(self.metrics):
+            if is_keras_config(metric):
+                _check_keras_config(f"metrics[{i}]", metric)
+            elif not isinstance(metric, str):
+                raise invalid(
+                    f"metrics[{i}]", "a Keras metric name or a Keras-serialized metric", metric
+                )
 
-    def _validate_export(self) -> None:
-        from kerasnn._validation import one_of
-        from kerasnn.export import FORMATS
+    def _check_fit(self) -> None:
+        fit = self.fit
+        _check_keys("fit", fit, keys.FIT_KEYS)
+        for key in ("epochs", "batch_size"):
+            if key in fit:
+                positive_int(f"fit.{key}", fit[key])
+        _check_booleans("fit", fit)
+        if "validation_split" in fit:
+            fraction("fit.validation_split", fit["validation_split"], allow_zero=True)
+        steps = fit.get("steps_per_execution", "auto")
+        if steps != "auto":
+            if steps is None or isinstance(steps, str):
+                raise invalid("fit.steps_per_execution", "'auto' or a positive integer", steps)
+            positive_int("fit.steps_per_execution", steps)
+        stopping = fit.get("early_stopping")
+        is_patience = isinstance(stopping, int) and not isinstance(stopping, bool)
+        if (is_patience and stopping < 0) or not (
+            is_patience or stopping is None or isinstance(stopping, bool | Mapping)
+        ):
+            raise invalid(
+                "fit.early_stopping",
+                "true, false, a patience (an integer >= 0) or a mapping of EarlyStopping arguments",
+                stopping,
+            )
+        specs = fit.get("callbacks") or []
+        if not isinstance(specs, list):
+            raise ValueError(
+                "Received an invalid value for recipe key fit.callbacks, expected a list of "
+                "callback names or {name: {argument: value}} mappings. "
+                f"Received: callbacks={specs!r}"
+            )
+        for i, spec in enumerate(specs):
+            _named_spec(f"fit.callbacks[{i}]", spec, keys.CALLBACKS)
+        if fit.get("lr_schedule") is not None:
+            _named_spec("fit.lr_schedule", fit["lr_schedule"], keys.SCHEDULES)
+            self._check_cycled_momentum(fit["lr_schedule"])
 
-        _check_keys("export.", self.export, EXPORT_DEFAULTS)
-        spec = EXPORT_DEFAULTS | self.export
-        fmt = one_of("export.format", spec["format"], FORMATS)
+    def _check_cycled_momentum(self, schedule: Any) -> None:
+        """One-cycle cycles the momentum (Adam's beta_1): refuse an optimizer without one."""
+        name, args = (schedule, {}) if isinstance(schedule, str) else next(iter(schedule.items()))
+        cycled = name == "one_cycle" and (args or {}).get("cycle_momentum", True) is not False
+        optimizer = self.optimizer.get("name")
+        if cycled and not is_keras_config(self.optimizer) and optimizer not in keys.CYCLED_MOMENTUM:
+            raise ValueError(
+                "Received an invalid value for argument optimizer, expected an Adam-family "
+                f"optimizer ({', '.join(keys.CYCLED_MOMENTUM)}) to cycle the momentum of a "
+                "one_cycle schedule (Keras 3 reads SGD's momentum as a Python constant). Pass "
+                f"cycle_momentum=False. Received: optimizer={optimizer!r}"
+            )
+
+    def _check_export(self) -> None:
+        _check_keys("export", self.export, keys.EXPORT_DEFAULTS)
+        spec = keys.EXPORT_DEFAULTS | self.export
+        fmt = one_of("export.format", spec["format"], keys.EXPORT_FORMATS)
         path = Path(str(spec["path"]))
         if path.is_absolute() or ".." in path.parts or not path.parts:
             raise ValueError(
@@ -312,58 +420,27 @@ class Recipe:
                 "in .keras exactly when export.format is keras. Received: "
                 f"path={spec['path']!r}, format={fmt!r}"
             )
-        if not isinstance(spec["standardize"], bool):
-            raise ValueError(
-                "Received an invalid value for recipe key export.standardize, expected true or "
-                f"false. Received: standardize={spec['standardize']!r}"
-            )
-
-    def _validate_fit_objects(self) -> None:
-        """Builds the fit section's callbacks and schedule once, so bad names/values fail now."""
-        from kerasnn import callbacks, schedules
-
-        specs = self.fit.get("callbacks") or []
-        if not isinstance(specs, list):
-            raise ValueError(
-                "Received an invalid value for recipe key fit.callbacks, expected a list of "
-                "callback names or {name: {argument: value}} mappings. "
-                f"Received: callbacks={specs!r}"
-            )
-        for spec in specs:
-            callbacks.get(spec)
-        spec = self.fit.get("lr_schedule")
-        if spec is not None:
-            lr = self.optimizer.get("learning_rate") or 1e-3
-            epochs = self.fit.get("epochs", 100)
-            schedule = schedules.from_spec(
-                spec, learning_rate=lr, steps_per_epoch=10**6, epochs=epochs
-            )
-            if isinstance(schedule, schedules.OneCycle) and schedule.cycle_momentum:
-                from kerasnn import optimizers
-
-                # SGD's momentum cannot be cycled: say so now, not when this run's fit starts.
-                options = {k: v for k, v in self.optimizer.items() if k != "name"}
-                schedules.momentum_attribute(optimizers.get(self.optimizer["name"], **options))
+        _check_booleans("export", spec)
 
     # -- overrides and round trip ---------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The recipe as a plain mapping, in section order (loadable by `from_dict`)."""
+        """The recipe as plain data, in section order (loadable by `from_dict`)."""
         out: dict[str, Any] = {"name": self.name}
         if self.description:
             out["description"] = self.description
         out |= {
             "seed": self.seed,
-            "data": copy.deepcopy(self.data),
-            "model": copy.deepcopy(self.model),
-            "optimizer": copy.deepcopy(self.optimizer),
-            "loss": copy.deepcopy(self.loss),
-            "metrics": copy.deepcopy(self.metrics),
-            "fit": copy.deepcopy(self.fit),
+            "data": _plain(self.data),
+            "model": _plain(self.model),
+            "optimizer": _plain(self.optimizer),
+            "loss": _plain(self.loss),
+            "metrics": _plain(self.metrics),
+            "fit": _plain(self.fit),
         }
         if self.export is not None:
-            out["export"] = copy.deepcopy(self.export)
+            out["export"] = _plain(self.export)
         if self.search is not None:
-            out["search"] = copy.deepcopy(self.search)
+            out["search"] = _plain(self.search)
         return out
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
@@ -374,97 +451,58 @@ class Recipe:
         return text
 
     def resolved(self) -> Recipe:
-        """The recipe with every default made explicit: exactly what `run` executes."""
-        from kerasnn import datasets, training
+        """The recipe with every default made explicit: exactly what `run` executes.
+
+        Reads the defaults from the functions the sections feed (the builder, `kerasnn.fit`,
+        `kerasnn.datasets.load`), so it imports Keras.
+        """
+        from kerasnn import models, training  # the builders' and fit's defaults: Keras, lazily
 
         config = self.to_dict()
         config["data"] = _defaults(datasets.load) | {"seed": self.seed} | self.data
-        builder = self._builder()
+        builder = self.model.get("builder", "mlp")
         config["model"] = (
-            {"builder": self.model.get("builder", "mlp")}
-            | _defaults(builder, skip=("input_shape",))
+            {"builder": builder}
+            | _defaults(models.get(builder), skip=("input_shape",))
             | self.model
         )
-        fit_defaults = {k: v for k, v in _defaults(training.fit).items() if k in _FIT_KEYS}
+        fit_defaults = {k: v for k, v in _defaults(training.fit).items() if k in keys.FIT_KEYS}
         config["fit"] = fit_defaults | self.fit
         if self.export is not None:
-            config["export"] = EXPORT_DEFAULTS | self.export
-        return Recipe.from_dict(config)
+            config["export"] = keys.EXPORT_DEFAULTS | self.export
+        return Recipe.from_dict(config, default_name=self.name, check=False)
 
     def with_overrides(self, assignments: Iterable[str]) -> Recipe:
-        """Returns a copy with ``section.key=value`` assignments applied (values parsed as YAML).
+        """Returns a copy with ``section.key=value`` assignments applied (values read as YAML).
 
         ``fit.epochs=5``, ``model.hidden=[128,64]``, ``optimizer=sgd``,
         ``optimizer.learning_rate=0.1``, ``seed=3``.
 
         Raises:
-            ValueError: an assignment without ``=``, or a key the recipe does not allow.
+            ValueError: an assignment without ``=``, a value that is not YAML, or a key the
+                recipe does not allow.
         """
-        config = self.to_dict()
-        for assignment in assignments:
-            key, sep, raw = assignment.partition("=")
-            if not sep or not key.strip():
-                raise ValueError(
-                    "Received an invalid override, expected the form section.key=value "
-                    f"(e.g. fit.epochs=5). Received: {assignment!r}"
-                )
-            value = yaml.safe_load(raw) if raw.strip() else None
-            parts = key.strip().split(".")
-            node = config
-            for depth, part in enumerate(parts[:-1]):
-                if isinstance(node.get(part), str) and part == "optimizer":
-                    node[part] = {"name": node[part]}
-                if part not in node or node[part] is None:
-                    if depth == 0 and part not in SECTIONS:
-                        raise _unknown_key_error("", part, SECTIONS)
-                    node[part] = {}
-                if not isinstance(node[part], dict):
-                    raise ValueError(
-                        f"Received an invalid override {assignment!r}: "
-                        f"{'.'.join(parts[: depth + 1])} is not a section."
-                    )
-                node = node[part]
-            node[parts[-1]] = value
+        config = _apply_overrides(self.to_dict(), assignments)
         return Recipe.from_dict(config, default_name=self.name)
 
-    # -- running --------------------------------------------------------------------------------
+    # -- running (kerasnn.recipe.run; imported when first used: it loads TensorFlow) -----------
     def build(self, strategy: Any = None) -> tuple[Any, Any]:
         """Loads the data and builds and compiles the model: ``(dataset, model)``.
 
-        Args:
-            strategy: a `tf.distribute.Strategy` or a `kerasnn.devices.strategy` name; the
-                model is built and compiled in its scope. Defaults to `None` (TensorFlow's
-                default placement).
+        See `kerasnn.recipe.run.build`.
         """
-        import contextlib
+        import kerasnn.recipe.run as run_part  # TensorFlow: only when a model is built
 
-        import keras
-
-        from kerasnn import datasets
-
-        data = datasets.load(**({"seed": self.seed} | self.data))
-        scope = contextlib.nullcontext()
-        if strategy is not None:
-            from kerasnn import devices
-
-            scope = devices.strategy(strategy).scope()
-        with scope:
-            keras.utils.set_random_seed(self.seed)
-            model = self.build_model(data)
-        return data, model
+        return run_part.build(self, strategy)
 
     def build_model(self, data: Any) -> Any:
-        """Builds and compiles the recipe's model for a loaded `Dataset` (no seeding)."""
-        from kerasnn import lsuv, training
+        """Builds and compiles the recipe's model for a loaded `Dataset` (no seeding).
 
-        builder_args = {k: v for k, v in self.model.items() if k not in ("builder", "lsuv")}
-        model = self._builder()(data, **builder_args)
-        lsuv.lsuv_from_recipe(model, data.x_train, self.model.get("lsuv"), seed=self.seed)
-        options = {k: v for k, v in self.optimizer.items() if k != "name"}
-        training.compile(
-            model, self.optimizer["name"], loss=self.loss, metrics=self.metrics, **options
-        )
-        return model
+        See `kerasnn.recipe.run.build_model`.
+        """
+        import kerasnn.recipe.run as run_part  # TensorFlow: only when a model is built
+
+        return run_part.build_model(self, data)
 
     def run(
         self,
@@ -475,126 +513,68 @@ class Recipe:
         verbose: int | str = "auto",
         strategy: Any = None,
         sanity: bool = False,
-    ) -> RunResult:
+    ) -> Any:
         """Runs the recipe: load, build, compile, fit, evaluate; writes the run folder.
 
-        Args:
-            out: run folder. Defaults to ``runs/<name>`` (or ``runs/<name>-2``… when taken).
-            resume: continue an interrupted run of this recipe in `out`. Defaults to `False`.
-            overwrite: replace a finished run in `out` once this one finishes.
-                Defaults to `False`.
-            verbose: Keras progress output. Defaults to ``"auto"``.
-            strategy: a `tf.distribute.Strategy` or a `kerasnn.devices.strategy` name
-                (``"auto"``, ``"mirrored"``, ``"multi_worker"``…) to build and train under;
-                ``fit.batch_size`` is then the global batch. Defaults to `None`.
-            sanity: first run `kerasnn.diagnostics.sanity_check` on the freshly built model
-                (report and figure in the run folder: ``sanity.json``, ``sanity_overfit.png``);
-                if a check fails, training does not start and `RunResult.fit` is `None`.
-                Defaults to `False`.
-
-        Returns:
-            A `RunResult`; the folder holds `recipe.yaml` (with defaults filled in),
-            `history.csv`, `metrics.json`, `model.keras` and `history.png`, plus the verified
-            export when the recipe has an ``export`` block.
+        See `kerasnn.recipe.run.run` for the arguments; returns its `RunResult`.
         """
-        from kerasnn import runs, training
+        import kerasnn.recipe.run as run_part  # TensorFlow: only when a model is trained
 
-        recipe = self.resolved()
-        if out is None:
-            out = runs.next_free(Path("runs") / recipe.name)
-        if resume:
-            check_resume(runs.RunFolder(out).file("recipe.yaml"), recipe)
-        data, model = recipe.build(strategy)
-        folder = runs.RunFolder(out, overwrite=overwrite, resume=resume).open()
-        folder.write_yaml("recipe.yaml", recipe.to_dict())
-        report = None
-        if sanity:
-            from kerasnn.diagnostics import sanity_check
-
-            report = sanity_check(model, data, seed=recipe.seed, out_dir=folder.staging)
-            if not report.passed:
-                folder.finalize()
-                return RunResult(fit=None, run_dir=folder.path, recipe=recipe, sanity=report)
-        result = training.fit(
-            model, data, seed=recipe.seed, run_dir=folder, verbose=verbose, **recipe.fit
-        )
-        exported = None
-        if recipe.export is not None and result.stop_reason != "nan_loss":
-            exported = export_trained(
-                model, data, recipe.export, folder.file(recipe.export["path"])
-            )
-        folder.finalize()
-        result.run_dir = folder.path
-        if exported is not None:
-            exported = dataclasses.replace(exported, path=folder.path / recipe.export["path"])
-        return RunResult(
-            fit=result, run_dir=folder.path, recipe=recipe, export=exported, sanity=report
+        return run_part.run(
+            self,
+            out,
+            resume=resume,
+            overwrite=overwrite,
+            verbose=verbose,
+            strategy=strategy,
+            sanity=sanity,
         )
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"fit": {"epochs": 3}}`` -> ``{"fit.epochs": 3}`` (lists and scalars are leaves)."""
-    if not isinstance(value, Mapping) or (prefix and not value):
-        return {prefix: value}
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+def _parameters(fn: Callable[..., Any], skip: Iterable[str] = ()) -> list[str]:
+    """The keyword parameters of `fn` (``*args``/``**kwargs`` left out)."""
+    return [
+        name
+        for name, p in inspect.signature(fn).parameters.items()
+        if name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def _defaults(fn: Callable[..., Any], skip: Iterable[str] = ()) -> dict[str, Any]:
+    """Keyword parameters of `fn` with their defaults (parameters without one are left out)."""
+    out = {}
+    for name, p in inspect.signature(fn).parameters.items():
+        if name in skip or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is not p.empty:
+            out[name] = list(p.default) if isinstance(p.default, tuple) else p.default
     return out
 
 
-def check_resume(staged: Path, recipe: Recipe) -> None:
-    """Refuses to resume an interrupted run with a recipe other than the one it started with.
-
-    Args:
-        staged: the interrupted run's ``recipe.yaml`` (in its staging folder).
-        recipe: the resolved recipe asked to resume it.
-
-    Raises:
-        ValueError: the recipes differ; the message names every differing key, with both
-            values. (A missing `staged` file is left to `kerasnn.runs.RunFolder`, which says
-            there is nothing to resume.)
-    """
-    if not staged.is_file():
-        return
-    before = _flatten(yaml.safe_load(staged.read_text()) or {})
-    now = _flatten(yaml.safe_load(yaml.safe_dump(recipe.to_dict(), sort_keys=False)))
-    differing = [key for key in dict.fromkeys([*before, *now]) if before.get(key) != now.get(key)]
-    if differing:
-        changes = "; ".join(
-            f"{key}: {before.get(key, '(absent)')!r} -> {now.get(key, '(absent)')!r}"
-            for key in differing
-        )
-        raise ValueError(
-            f"Received an invalid value for argument resume: the recipe differs from the one "
-            f"the interrupted run started with ({staged}), in {len(differing)} key(s): "
-            f"{changes}. Resume with the same recipe and --set options, or start a new run "
-            "(without --resume, or with another --out)."
-        )
-
-
-def export_trained(model: Any, data: Any, spec: Mapping[str, Any], target: Path) -> Any:
-    """Exports a trained model as a recipe's ``export`` block asks, verified on raw test inputs.
-
-    Args:
-        model: the trained model.
-        data: the `Dataset` it was trained on (its whole input transform is baked in when
-            ``spec["standardize"]``, see `kerasnn.export.dataset_preprocessing`; its test
-            inputs, as the source gives them, are the verification probe).
-        spec: the recipe's export block (missing keys take `EXPORT_DEFAULTS`).
-        target: where the artifact goes; an earlier one there (a resumed run) is replaced.
-
-    Returns:
-        The `kerasnn.export.ExportResult`.
-    """
-    from kerasnn import export
-
-    spec = EXPORT_DEFAULTS | dict(spec)
-    preprocessing, probe = export.dataset_preprocessing(data, standardize=spec["standardize"])
-    return export.export(
-        model,
-        target,
-        format=spec["format"],
-        preprocessing=preprocessing,
-        probe=probe,
-        overwrite=Path(target).exists(),  # a resumed run may have exported before
-    )
+def _apply_overrides(config: dict[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
+    """Writes ``section.key=value`` assignments into a recipe mapping (in place); returns it."""
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(
+                "Received an invalid override, expected the form section.key=value "
+                f"(e.g. fit.epochs=5). Received: {assignment!r}"
+            )
+        value = parse_value(assignment, raw)
+        parts = key.strip().split(".")
+        if parts[0] not in keys.SECTIONS:
+            raise unknown_key("", parts[0], keys.SECTIONS)
+        node = config
+        for depth, part in enumerate(parts[:-1]):
+            if isinstance(node.get(part), str) and part == "optimizer":
+                node[part] = {"name": node[part]}
+            if part not in node or node[part] is None:
+                node[part] = {}
+            if not isinstance(node[part], dict):
+                raise ValueError(
+                    f"Received an invalid override {assignment!r}: "
+                    f"{'.'.join(parts[: depth + 1])} is not a section."
+                )
+            node = node[part]
+        node[parts[-1]] = value
+    return config

@@ -1,0 +1,129 @@
+"""The input pipeline of `fit`: `tf.data` batches in a seeded per-epoch order, and how many
+training steps run per graph execution."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasnn._validation import positive_int
+from kerasnn.callbacks import GradientNorms
+
+__all__ = [
+    "EVAL_BATCH_SIZE",
+    "MAX_STEPS_PER_EXECUTION",
+    "EpochCounter",
+    "auto_steps_per_execution",
+    "resolve_steps_per_execution",
+    "set_steps_per_execution",
+    "train_pipeline",
+    "validation_pipeline",
+]
+
+# Most steps fused into one graph execution: a whole epoch of the lectures' small data sets.
+# Beyond that the per-execution overhead is already small, and callbacks' batch hooks (called
+# once per execution) stay reasonably frequent.
+MAX_STEPS_PER_EXECUTION = 64
+EVAL_BATCH_SIZE = 1024
+
+
+class EpochCounter(keras.callbacks.Callback):
+    """Publishes the current epoch to the input pipeline, which derives its shuffle from it."""
+
+    def __init__(self, variable: tf.Variable) -> None:
+        super().__init__()
+        self.variable = variable
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.variable.assign(epoch)
+
+
+def train_pipeline(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, epoch: tf.Variable | None
+) -> tf.data.Dataset:
+    """Batches of ``(x, y)``, one pass per epoch.
+
+    With `epoch`, the samples of epoch e come in an order that depends only on ``(seed, e)``:
+    a run resumed at epoch k sees the same batches as an uninterrupted one, however many
+    iterators Keras opens.
+    """
+    n = len(x)
+    if epoch is None:
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+        return ds.prefetch(tf.data.AUTOTUNE)
+    x_t, y_t = tf.constant(x), tf.constant(y)
+
+    def shuffled_epoch(_: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=key))
+        arrays = (tf.gather(x_t, order), tf.gather(y_t, order))
+        return tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
+
+    ds = tf.data.Dataset.from_tensors(0).flat_map(shuffled_epoch)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def validation_pipeline(
+    x_val: np.ndarray | None, y_val: np.ndarray | None, batch_size: int
+) -> tf.data.Dataset | None:
+    """Validation batches of at least `EVAL_BATCH_SIZE` samples (`None` without validation)."""
+    if x_val is None:
+        return None
+    eval_batch = max(batch_size, EVAL_BATCH_SIZE)
+    return (
+        tf.data.Dataset.from_tensor_slices((x_val, y_val))
+        .batch(eval_batch)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def auto_steps_per_execution(n_samples: int, batch_size: int) -> int:
+    """Steps fused per execution: a whole epoch, capped at `MAX_STEPS_PER_EXECUTION`."""
+    return max(1, min(math.ceil(n_samples / batch_size), MAX_STEPS_PER_EXECUTION))
+
+
+def resolve_steps_per_execution(
+    model: keras.Model,
+    steps_per_execution: int | str,
+    n_samples: int,
+    batch_size: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> int:
+    """`fit`'s ``steps_per_execution``, ``"auto"`` resolved and checked against the strategy.
+
+    ``"auto"`` fuses a whole epoch (`auto_steps_per_execution`), at most `every_n_steps` of a
+    `GradientNorms` callback, and 1 under a strategy with several replicas.
+
+    Raises:
+        ValueError: not a positive integer, or above 1 under several replicas.
+    """
+    replicas = model.distribute_strategy.num_replicas_in_sync
+    if steps_per_execution == "auto":
+        # Keras 3.15 / TF 2.21 cannot fuse steps across replicas (the multi-step loop fails
+        # with "You must feed a value for placeholder tensor"): one step per execution there.
+        steps_per_execution = 1 if replicas > 1 else auto_steps_per_execution(n_samples, batch_size)
+        for cb in callbacks:
+            if isinstance(cb, GradientNorms):
+                steps_per_execution = min(steps_per_execution, cb.every_n_steps)
+    positive_int("steps_per_execution", steps_per_execution)
+    if replicas > 1 and steps_per_execution > 1:
+        raise ValueError(
+            "Received an invalid value for argument steps_per_execution, expected 1 or 'auto' "
+            f"for a model built under a strategy with {replicas} replicas (Keras cannot fuse "
+            "several steps into one execution across replicas). Received: "
+            f"steps_per_execution={steps_per_execution}"
+        )
+    return steps_per_execution
+
+
+def set_steps_per_execution(model: keras.Model, steps: int) -> None:
+    """Sets the model's steps per execution, rebuilding its train and test functions."""
+    if model.steps_per_execution != steps:
+        model.steps_per_execution = steps
+        model.make_train_function(force=True)
+        model.make_test_function(force=True)

@@ -1,0 +1,220 @@
+"""The best configurations retrained, and averaged into one model (a deep ensemble).
+
+Once the trials are done, `retrain_best` takes the k best completed trials — ranked by the
+objective on the validation split, ties broken by the validation loss, never by the test split —
+retrains each on train+validation for its best epoch count and evaluates it on the test split.
+`best.keras` is the best model alone, or with k > 1 `ensemble_model` of the k (their outputs
+averaged); `best.json` describes it. Both are written atomically.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import keras
+
+from kerasnn import _atomic, _json, training
+from kerasnn.tuning.results import COMPLETED, direction, load_json, trial_number
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras_tuner
+
+    from kerasnn.datasets import Dataset
+
+__all__ = ["ensemble_model", "retrain_best"]
+
+#: ``describe(hyperparameters, fit_result)``: extra fields of a retrained member's record.
+Describe = Callable[[Any, Any], Mapping[str, Any]]
+#: ``on_best(model, best)``: called with best.keras's model and best.json's content (which it
+#: may extend) before best.json is written.
+OnBest = Callable[[keras.Model, dict[str, Any]], None]
+
+
+def ensemble_model(
+    members: list[keras.Model], *, task: str, loss: Any = None, metrics: Any = None
+) -> keras.Model:
+    """One model averaging the outputs of trained `members` (a deep ensemble).
+
+    Each member becomes a nested model named ``member_1``, ``member_2``… of a functional model
+    whose output is `keras.layers.Average` of theirs (the mean of the softmax/sigmoid
+    probabilities, or of the regression outputs), so the ensemble saves, reloads and exports
+    as one `.keras` file. It is frozen (``trainable = False``) and compiled with `task`'s
+    default loss and metrics (or `loss` / `metrics`) so `kerasnn.evaluate` works on it.
+
+    Args:
+        members: trained functional `keras.Model`s with the same input and output shapes.
+        task: ``"classification"``, ``"binary"`` or ``"regression"``.
+        loss: the compiled loss. Defaults to the task's.
+        metrics: the compiled metrics. Defaults to the task's.
+
+    Returns:
+        The compiled ensemble `keras.Model` (named ``ensemble``).
+
+    Raises:
+        ValueError: fewer than two members, or members whose input/output shapes differ.
+    """
+    if len(members) < 2:
+        raise ValueError(
+            "Received an invalid value for argument members, expected at least 2 models to "
+            f"average. Received: {len(members)} model(s)"
+        )
+    shapes = {(tuple(m.input_shape), tuple(m.output_shape)) for m in members}
+    if len(shapes) != 1:
+        raise ValueError(
+            "Received an invalid value for argument members, expected models with one input "
+            f"and output shape. Received: (input, output) shapes {sorted(shapes)}"
+        )
+    inputs = keras.Input(members[0].input_shape[1:], name="inputs")
+    outputs = [
+        keras.Model(m.input, m.output, name=f"member_{i}")(inputs)
+        for i, m in enumerate(members, start=1)
+    ]
+    model = keras.Model(inputs, keras.layers.Average(name="average")(outputs), name="ensemble")
+    model.trainable = False  # frozen: its (unused) optimizer then has no slots to save
+    return training.compile(model, "adam", loss=loss, metrics=metrics, task=task)
+
+
+def _retrain(
+    tuner: Any,
+    hypermodel: keras_tuner.HyperModel,
+    trial: Any,
+    data: Dataset,
+    *,
+    seed: int,
+    base_fit: Mapping[str, Any],
+) -> tuple[keras.Model, Any]:
+    """Retrains a trial's configuration on train+validation for its best epoch count."""
+    record = load_json(tuner.trial_file(trial.trial_id)) or {}
+    best_epoch = record.get("best_epoch")  # counted from 1: the number of epochs to retrain
+    epochs = int(best_epoch) if best_epoch else None
+    hp = trial.hyperparameters
+    keras.backend.clear_session()
+    gc.collect()
+    # The trial's seed, as in `_Tuner.run_trial`: the retrained model starts from its weights.
+    keras.utils.set_random_seed(seed)
+    model = hypermodel.build(hp)
+    arguments = dict(base_fit)
+    if hasattr(hypermodel, "fit_arguments"):
+        arguments |= hypermodel.fit_arguments(hp)
+    if epochs is not None:
+        arguments["epochs"] = epochs
+    arguments |= {"validation_split": 0.0, "early_stopping": False}
+    result = training.fit(model, (data.x_train, data.y_train), seed=seed, verbose=0, **arguments)
+    return model, result
+
+
+def _ranked_trials(tuner: Any, objective: str) -> list[Any]:
+    """The completed trials, best first: by the objective, ties broken by the validation loss.
+
+    Validation accuracy on a small validation split takes few distinct values (144 digits:
+    steps of 0.7 %), so several trials often tie; the lower ``val_loss`` at their best epoch
+    (recorded in each trial's file, `tuner.trial_file(trial_id)`) then ranks them. Remaining
+    ties keep trial order.
+    """
+    done = [t for t in tuner.oracle.trials.values() if t.status == COMPLETED]
+    done = [t for t in done if t.score is not None]
+    sign = -1.0 if direction(objective) == "max" else 1.0
+
+    def val_loss(trial: Any) -> float:
+        if objective == "val_loss":
+            return 0.0
+        record = load_json(tuner.trial_file(trial.trial_id)) or {}
+        loss = (record.get("best_metrics") or {}).get("val_loss")
+        return float(loss) if loss is not None and math.isfinite(loss) else math.inf
+
+    return sorted(done, key=lambda t: (sign * float(t.score), val_loss(t), t.trial_id))
+
+
+def retrain_best(
+    tuner: Any,
+    hypermodel: keras_tuner.HyperModel,
+    data: Dataset,
+    out: Path,
+    *,
+    seed: int,
+    objective: str,
+    base_fit: Mapping[str, Any],
+    ensemble: int = 1,
+    metrics: Any = None,
+    describe: Describe | None = None,
+    on_best: OnBest | None = None,
+) -> dict[str, Any] | None:
+    """Retrains the `ensemble` best configurations and writes best.keras and best.json.
+
+    Args:
+        tuner: the search's tuner (its ``oracle.trials`` and ``trial_file(trial_id)``).
+        hypermodel: the search's `keras_tuner.HyperModel` (``fit_arguments(hp)`` used when
+            it has one).
+        data: the `kerasnn.datasets.Dataset`: retrained on its train split, evaluated on its
+            test split.
+        out: the search folder.
+        seed: the search seed (weights, shuffles).
+        objective: the metric the trials are ranked by.
+        base_fit: `kerasnn.fit` arguments of every trial.
+        ensemble: how many of the best configurations are retrained (fewer when fewer trials
+            completed); with more than one, best.keras is their `ensemble_model`.
+            Defaults to 1.
+        metrics: the ensemble's compiled metrics. Defaults to the task's.
+        describe: extra fields for each member's record (`Describe`); the best's are also put
+            at the top level of best.json, each member's in ``members`` with an ensemble.
+            Defaults to none.
+        on_best: called before best.json is written (`OnBest`), e.g. to export the model.
+            Defaults to none.
+
+    Returns:
+        best.json's content, or `None` when no trial completed.
+    """
+    trials = _ranked_trials(tuner, objective)[:ensemble]
+    if not trials:
+        return None
+    members, records, extras = [], [], []
+    for trial in trials:
+        model, result = _retrain(tuner, hypermodel, trial, data, seed=seed, base_fit=base_fit)
+        members.append(model)
+        records.append(
+            {
+                "trial": trial_number(trial.trial_id),
+                "trial_id": trial.trial_id,
+                "score": float(trial.score),
+                "hyperparameters": dict(trial.hyperparameters.values),
+                "retrain_epochs": result.epochs,
+                "retrain_seconds": result.wall_time,
+                "test_metrics": training.evaluate(model, data),
+            }
+        )
+        extras.append(dict(describe(trial.hyperparameters, result)) if describe else {})
+    if len(members) == 1:
+        model = members[0]
+        test_metrics = records[0]["test_metrics"]
+    else:
+        top = members[0]
+        task = training.task_of(top) or data.task
+        model = ensemble_model(members, task=task, loss=top.loss, metrics=metrics)
+        test_metrics = training.evaluate(model, data)
+    with _atomic.replacing(out / "best.keras", suffix=".keras") as tmp:
+        model.save(tmp)
+    first = records[0]
+    best = {
+        "trial": first["trial"],
+        "trial_id": first["trial_id"],
+        "objective": objective,
+        "score": first["score"],
+        "hyperparameters": first["hyperparameters"],
+        "retrain_epochs": first["retrain_epochs"],
+        "retrain_seconds": sum(r["retrain_seconds"] for r in records),
+        "test_metrics": test_metrics,
+        "ensemble": len(members),
+        "members": records,
+    }
+    best |= extras[0]
+    if len(records) > 1:
+        for record, extra in zip(records, extras, strict=True):
+            record |= extra
+    if on_best is not None:
+        on_best(model, best)
+    _atomic.write_text(out / "best.json", _json.dumps(best) + "\n")
+    return best
