@@ -163,3 +163,21 @@ TINY_EXPERIMENT = {
         "adam": {"optimizer.learning_rate": 0.03, "model.hidden": [4]},
     },
 }
+
+
+def write_recipe(
+    folder: Path, *, name: str = "cli", hidden: Sequence[int] = (64,), epochs: int = 3, **fit: Any
+) -> Path:
+    """Writes a small digits recipe (Adam 0.003) to ``folder/NAME.yaml``; returns its path."""
+    import yaml
+
+    config = {
+        "name": name,
+        "data": {"name": "digits"},
+        "model": {"hidden": list(hidden)},
+        "optimizer": {"name": "adam", "learning_rate": 0.003},
+        "fit": {"epochs": epochs, **fit},
+    }
+    path = Path(folder) / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path

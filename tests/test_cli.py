@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import subprocess_env
+from helpers import subprocess_env, write_recipe
 
 from kerasnn.cli import main
 
@@ -19,16 +19,7 @@ _env = subprocess_env
 
 
 def _recipe(tmp_path, **fit):
-    config = {
-        "name": "cli",
-        "data": {"name": "digits"},
-        "model": {"hidden": [64]},
-        "optimizer": {"name": "adam", "learning_rate": 0.003},
-        "fit": {"epochs": 3, **fit},
-    }
-    path = tmp_path / "cli.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_recipe(tmp_path, **fit)
 
 
 def test_help_documents_every_command(capsys):

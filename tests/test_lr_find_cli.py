@@ -2,23 +2,13 @@
 
 import json
 
-import yaml
-from helpers import assert_png
+from helpers import assert_png, write_recipe
 
 from kerasnn.cli import main
 
 
 def _recipe(tmp_path, **fit):
-    config = {
-        "name": "cli4",
-        "data": {"name": "digits"},
-        "model": {"hidden": [32]},
-        "optimizer": {"name": "adam", "learning_rate": 0.003},
-        "fit": {"epochs": 2, **fit},
-    }
-    path = tmp_path / "cli4.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_recipe(tmp_path, name="cli4", hidden=[32], epochs=2, **fit)
 
 
 def test_cli_lr_find_writes_plot_and_suggestions(tmp_path, capsys):

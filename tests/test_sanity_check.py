@@ -6,8 +6,7 @@ import math
 import keras
 import numpy as np
 import pytest
-import yaml
-from helpers import assert_png
+from helpers import assert_png, write_recipe
 
 import kerasnn as knn
 from kerasnn.cli import main
@@ -66,16 +65,7 @@ def test_sanity_check_bad_arguments(digits):
 
 
 def _recipe(tmp_path, **fit):
-    config = {
-        "name": "cli4",
-        "data": {"name": "digits"},
-        "model": {"hidden": [32]},
-        "optimizer": {"name": "adam", "learning_rate": 0.003},
-        "fit": {"epochs": 2, **fit},
-    }
-    path = tmp_path / "cli4.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_recipe(tmp_path, name="cli4", hidden=[32], epochs=2, **fit)
 
 
 def test_cli_train_sanity_and_recipe_callbacks(tmp_path, capsys):

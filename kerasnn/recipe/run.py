@@ -31,7 +31,7 @@ from kerasnn.export import dataset_preprocessing
 from kerasnn.export import export as export_model
 from kerasnn.recipe.lsuv_options import lsuv_from_recipe
 
-__all__ = ["RunResult", "build", "build_model", "check_resume", "export_trained", "run"]
+__all__ = ["RunResult", "build", "build_model", "check_resume", "export_trained", "run_recipe"]
 
 
 class Recipe(Protocol):
@@ -135,7 +135,7 @@ def build(recipe: Recipe, strategy: Any = None) -> tuple[Any, keras.Model]:
     return data, model
 
 
-def run(
+def run_recipe(
     recipe: Recipe,
     out: str | os.PathLike | None = None,
     *,

@@ -516,11 +516,11 @@ class Recipe:
     ) -> Any:
         """Runs the recipe: load, build, compile, fit, evaluate; writes the run folder.
 
-        See `kerasnn.recipe.run.run` for the arguments; returns its `RunResult`.
+        See `kerasnn.recipe.run.run_recipe` for the arguments; returns its `RunResult`.
         """
         import kerasnn.recipe.run as run_part  # TensorFlow: only when a model is trained
 
-        return run_part.run(
+        return run_part.run_recipe(
             self,
             out,
             resume=resume,
