@@ -7,6 +7,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerasnn.schedules import momentum_value
+
 __all__ = ["LearningRateLogger"]
 
 
@@ -38,8 +40,6 @@ class LearningRateLogger(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         self._values = {"learning_rate": float(np.asarray(optimizer.learning_rate))}
         if self.log_momentum:
-            from kerasnn.schedules import momentum_value
-
             value = momentum_value(optimizer)
             if value is not None:
                 self._values["momentum"] = value
