@@ -4,8 +4,8 @@ Each command first checks what it was given (the recipe's keys and kerasnn's nam
 the numbers) without importing TensorFlow, then imports it with its start-up notes filtered out
 (`kerasnn._quiet`; ``--verbose`` shows them), then works. Exit codes: 0 done, 1 the work failed
 (training diverged, a sanity check or an export's verification failed, a search stopped on
-failed trials), 2 bad input: a message naming the argument and what was received, never a
-traceback.
+failed trials, a dataset could not be downloaded), 2 bad input: a message naming the
+argument and what was received, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kerasnn import __version__, _quiet
+from kerasnn.datasets import DatasetDownloadError
 
 __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_OK", "EXIT_TRAINING_FAILED", "main"]
 
@@ -537,6 +538,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command][1](args)
+    except DatasetDownloadError as err:  # offline, no cached file: the message says what to do
+        print(f"kerasnn: error: {err}", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
     except BAD_INPUT_ERRORS as err:
         print(f"kerasnn: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

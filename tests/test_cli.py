@@ -175,6 +175,28 @@ def test_keras_config_loss_round_trips_into_recipe_yaml(tmp_path, capsys):
     assert "val_acc" in (out / "history.csv").read_text().splitlines()[0]
 
 
+def test_a_dataset_that_cannot_be_downloaded_exits_1_with_its_message(
+    tmp_path, capsys, monkeypatch
+):
+    import functools
+
+    import kerasnn as knn
+
+    @functools.wraps(knn.datasets.load)  # the same signature: the recipe check reads it
+    def offline(**_):
+        raise knn.datasets.DatasetDownloadError("mnist: not in the Keras cache and offline")
+
+    monkeypatch.setattr(knn.datasets, "load", offline)
+    out = tmp_path / "run"
+    assert (
+        main(["train", str(_recipe(tmp_path)), "--out", str(out), "--set", "data.name=mnist"]) == 1
+    )
+    assert capsys.readouterr().err == (
+        "kerasnn: error: mnist: not in the Keras cache and offline\n"
+    )
+    assert not out.exists()
+
+
 def test_existing_run_is_refused_then_overwritten(tmp_path, capsys):
     recipe = str(_recipe(tmp_path))
     out = str(tmp_path / "run")
