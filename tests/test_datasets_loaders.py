@@ -240,6 +240,7 @@ def fake_mnist(n_train: int = 60, n_test: int = 20, seed: int = 0):
 @pytest.mark.parametrize(("view", "input_shape"), [("flat", (784,)), ("image", (28, 28, 1))])
 def test_keras_dataset_from_fake_load_data(monkeypatch, name, view, input_shape):
     import keras
+
     _, (x_test, y_test) = fake_mnist()
     monkeypatch.setattr(getattr(keras.datasets, name), "load_data", fake_mnist)
     data = datasets.load(name, view=view, test_size=0.5, standardize=False)

@@ -11,6 +11,9 @@ optimizer's numbers) are checked when the objects are built, before any training
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 __all__ = [
     "AUGMENT_KEYS",
     "AUGMENT_PRESETS",
@@ -28,6 +31,7 @@ __all__ = [
     "REQUIRED",
     "SCHEDULES",
     "SECTIONS",
+    "is_keras_config",
 ]
 
 SECTIONS = (
@@ -191,3 +195,8 @@ BOOLEAN_KEYS = {
     "export": ("standardize",),
     "optimizer": ("fused", "nesterov", "amsgrad", "centered", "use_ema"),
 }
+
+
+def is_keras_config(value: Any) -> bool:
+    """Whether `value` is a Keras-serialized object (``{class_name: ..., config: {...}}``)."""
+    return isinstance(value, Mapping) and "class_name" in value

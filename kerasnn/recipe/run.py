@@ -74,7 +74,7 @@ class RunResult:
 
 def _keras_object(section: str, value: Any) -> Any:
     """A Keras-serialized loss/metric/optimizer -> the object; names are left to Keras."""
-    if not (isinstance(value, Mapping) and "class_name" in value):
+    if not keys.is_keras_config(value):
         return value
     module = {"loss": keras.losses, "metrics": keras.metrics, "optimizer": keras.optimizers}
     return module[section].deserialize(copy.deepcopy(dict(value)))
@@ -98,7 +98,7 @@ def build_model(recipe: Recipe, data: Any) -> keras.Model:
     builder_args = {k: copy.deepcopy(v) for k, v in spec.items() if k not in keys.MODEL_EXTRA_KEYS}
     model = models.get(spec.get("builder", "mlp"))(data, **builder_args)
     lsuv_from_recipe(model, data.x_train, spec.get("lsuv"), seed=recipe.seed)
-    if "class_name" in recipe.optimizer:
+    if keys.is_keras_config(recipe.optimizer):
         optimizer, options = _keras_object("optimizer", recipe.optimizer), {}
     else:
         optimizer = recipe.optimizer["name"]

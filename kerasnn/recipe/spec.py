@@ -79,11 +79,6 @@ def _plain(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def is_keras_config(value: Any) -> bool:
-    """Whether `value` is a Keras-serialized object (``{class_name: ..., config: {...}}``)."""
-    return isinstance(value, Mapping) and "class_name" in value
-
-
 def _check_keras_config(where: str, value: Mapping[str, Any]) -> None:
     _check_keys(where, value, keys.KERAS_CONFIG_KEYS)
     if not isinstance(value["class_name"], str):
@@ -316,7 +311,7 @@ class Recipe:
             )
 
     def _check_optimizer(self) -> None:
-        if is_keras_config(self.optimizer):
+        if keys.is_keras_config(self.optimizer):
             _check_keras_config("optimizer", self.optimizer)
             return
         if "name" not in self.optimizer:
@@ -334,7 +329,7 @@ class Recipe:
         _check_booleans("optimizer", self.optimizer)
 
     def _check_loss_and_metrics(self) -> None:
-        if is_keras_config(self.loss):
+        if keys.is_keras_config(self.loss):
             _check_keras_config("loss", self.loss)
         elif self.loss is not None and not isinstance(self.loss, str):
             raise invalid("loss", "a Keras loss name, a Keras-serialized loss or null", self.loss)
@@ -346,7 +341,7 @@ class Recipe:
                 f"names or null. Received: metrics={self.metrics!r}"
             )
         for i, metric in enumerate(self.metrics):
-            if is_keras_config(metric):
+            if keys.is_keras_config(metric):
                 _check_keras_config(f"metrics[{i}]", metric)
             elif not isinstance(metric, str):
                 raise invalid(
@@ -395,7 +390,8 @@ class Recipe:
         name, args = (schedule, {}) if isinstance(schedule, str) else next(iter(schedule.items()))
         cycled = name == "one_cycle" and (args or {}).get("cycle_momentum", True) is not False
         optimizer = self.optimizer.get("name")
-        if cycled and not is_keras_config(self.optimizer) and optimizer not in keys.CYCLED_MOMENTUM:
+        named = not keys.is_keras_config(self.optimizer)
+        if cycled and named and optimizer not in keys.CYCLED_MOMENTUM:
             raise ValueError(
                 "Received an invalid value for argument optimizer, expected an Adam-family "
                 f"optimizer ({', '.join(keys.CYCLED_MOMENTUM)}) to cycle the momentum of a "
