@@ -138,7 +138,7 @@ def test_in_graph_record_is_removed_when_training_raises():
 
 
 def test_only_losses_computed_in_train_steps_are_checked():
-    """A callback's own non-finite compute_loss (as GradientNorms' probe could give) is not
+    """A callback's own non-finite compute_loss (a probe batch of its own) is not
     a training step: training goes on."""
     x, y = _regression()
 

@@ -30,6 +30,17 @@ def test_grad_norms_global_and_per_layer(tmp_path):
         plots.plot_grad_norms({"loss": [1.0]})
 
 
+def test_grad_norms_with_clipping_per_step():
+    """Records of a clipping optimizer: the clipped global norm dashed, the 0/1 flag left out."""
+    values = {"grad_norm": 3.0, "grad_norm/dense": 2.0, "grad_norm_clipped": 1.0, "clipped": 1.0}
+    records = [types.SimpleNamespace(step=s, values=values) for s in (1, 2, 3)]
+    fig = plots.plot_grad_norms(types.SimpleNamespace(records=records))
+    lines = fig.axes[0].lines
+    assert [line.get_label() for line in lines] == ["global", "global, clipped", "dense"]
+    assert lines[1].get_linestyle() == "--" and list(lines[0].get_xdata()) == [1, 2, 3]
+    assert fig.axes[0].get_xlabel() == "optimizer step"
+
+
 def test_activation_stats_of_a_trained_model(digits, tmp_path):
     stats = knn.callbacks.ActivationStats(probe=digits.x_train[:50], bins=8)
     model = _mlp(digits)

@@ -1,4 +1,5 @@
-"""Gradient norms, activation statistics and early stopping records on real models."""
+"""Activation statistics and early stopping records on real models (gradient norms:
+test_gradient_norms.py)."""
 
 import math
 
@@ -34,78 +35,6 @@ def _functional(n_in, n_out):
     )(inputs)
     merged = keras.layers.Concatenate(name="cat")([a, b])
     return keras.Model(inputs, keras.layers.Dense(n_out, activation="softmax", name="out")(merged))
-
-
-def _tape_norms(model, x, y):
-    """Independent reference: the compiled loss (+ regularization) and its gradient."""
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    with tf.GradientTape() as tape:
-        loss = loss_fn(y, model(x, training=True)) + tf.add_n([*model.losses, 0.0])
-    grads = tape.gradient(loss, model.trainable_variables)
-    sq = {
-        id(v): float(tf.reduce_sum(g**2))
-        for v, g in zip(model.trainable_variables, grads, strict=True)
-    }
-    per_layer = {
-        f"grad_norm/{layer.name}": math.sqrt(sum(sq[id(v)] for v in layer.trainable_variables))
-        for layer in model.layers
-        if layer.trainable_variables
-    }
-    return {"grad_norm": math.sqrt(sum(sq.values())), **per_layer}
-
-
-@pytest.mark.parametrize("build", [_sequential, _functional])
-def test_gradient_norms_equal_an_independent_tape_on_plain_keras_models(digits, build):
-    x, y = digits.x_train[:256], digits.y_train[:256]
-    keras.utils.set_random_seed(0)
-    model = build(64, 10)
-    model.compile(keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy")
-    batch = (x[:32], y[:32])
-    norms = GradientNorms(batch=batch, every_n_steps=4)
-    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[norms], shuffle=False)
-    assert [r.step for r in norms.records] == [4, 8, 12, 16]  # 8 steps per epoch
-    last = norms.records[-1].norms  # computed at the final weights
-    reference = _tape_norms(model, *batch)
-    assert sorted(last) == sorted(reference)
-    for key, value in reference.items():
-        assert last[key] == pytest.approx(value, rel=1e-5), key
-    assert model.history.history["grad_norm"][-1] == pytest.approx(reference["grad_norm"], rel=1e-5)
-
-
-def test_gradient_norms_do_not_change_training(digits):
-    """Dropout seeds, batch-norm statistics and metrics are put back: identical weights."""
-
-    def train(callbacks):
-        keras.utils.set_random_seed(3)
-        model = knn.models.mlp(digits, hidden=[32], dropout=0.3, batchnorm=True)
-        knn.compile(model, "adam", learning_rate=3e-3)
-        result = knn.fit(
-            model,
-            digits,
-            epochs=2,
-            verbose=0,
-            callbacks=callbacks,
-            steps_per_execution=1,
-            early_stopping=False,
-        )
-        return model.get_weights(), result.history
-
-    plain_w, plain_h = train([])
-    norms_w, norms_h = train([GradientNorms(every_n_steps=1)])
-    for a, b in zip(plain_w, norms_w, strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert plain_h["loss"] == norms_h["loss"] and plain_h["val_accuracy"] == norms_h["val_accuracy"]
-    assert "grad_norm/dense_1" in norms_h and len(norms_h["grad_norm"]) == 2
-
-
-def test_fit_fuses_at_most_every_n_steps_and_fills_the_batch(digits):
-    model = knn.compile(knn.models.mlp(digits, hidden=[8]))
-    norms = GradientNorms(every_n_steps=5)
-    result = knn.fit(model, digits, epochs=1, verbose=0, callbacks=[norms])
-    assert result.steps_per_execution == 5
-    assert norms.batch[0].shape == (32, 64)
-    steps = math.ceil(len(digits.x_train) * 0.9 / 32)
-    assert [r.step for r in norms.records] == [*range(5, steps + 1, 5), steps][: len(norms.records)]
 
 
 def test_activation_stats_match_numpy(digits):
@@ -219,12 +148,13 @@ def test_callback_bad_arguments(make, match):
         make()
 
 
-def test_callbacks_need_their_batch_with_plain_model_fit(digits):
+def test_activation_stats_need_their_probe_with_plain_model_fit(digits):
     model = _sequential(64, 10)
     model.compile("adam", "sparse_categorical_crossentropy")
-    for cb, name in ((GradientNorms(), "batch"), (ActivationStats(), "probe")):
-        with pytest.raises(ValueError, match=f"argument {name}, expected"):
-            model.fit(digits.x_train, digits.y_train, epochs=1, verbose=0, callbacks=[cb])
+    with pytest.raises(ValueError, match="argument probe, expected"):
+        model.fit(
+            digits.x_train, digits.y_train, epochs=1, verbose=0, callbacks=[ActivationStats()]
+        )
 
 
 def test_callbacks_round_trip_their_config():

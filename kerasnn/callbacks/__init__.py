@@ -12,6 +12,7 @@ from kerasnn.callbacks.nan_guard import NaNGuard as NaNGuard
 from kerasnn.callbacks.registry import get as get
 from kerasnn.callbacks.registry import names as names
 from kerasnn.callbacks.seed_state import SeedState as SeedState
+from kerasnn.callbacks.update_ratios import UpdateRatios as UpdateRatios
 
 __all__ = [
     "ActivationStats",
@@ -23,6 +24,7 @@ __all__ = [
     "LearningRateLogger",
     "NaNGuard",
     "SeedState",
+    "UpdateRatios",
     "get",
     "names",
     "read_history_csv",

@@ -1,65 +1,102 @@
-"""Gradient norms (global and per layer) in `logs`: watch for vanishing or exploding gradients."""
+"""Norms of the gradients the optimizer applies, global and per layer, clipping included."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasnn._validation import invalid, positive_int
+from kerasnn._validation import positive_int
+from kerasnn.callbacks._step_figures import StepFigures, StepRecord
+from kerasnn.callbacks._step_probe import (
+    innermost_optimizer,
+    layer_groups,
+    replicas_in_sync,
+    sum_over_replicas,
+)
 
-__all__ = ["DEFAULT_EVERY_N_STEPS", "GradientNormRecord", "GradientNorms"]
+__all__ = ["DEFAULT_EVERY_N_STEPS", "GradientNormRecord", "GradientNorms", "clipping"]
 
 DEFAULT_EVERY_N_STEPS = 100
 
 
 @dataclasses.dataclass(frozen=True)
-class GradientNormRecord:
-    """Gradient norms at one training step.
+class GradientNormRecord(StepRecord):
+    """Gradient norms of one optimizer step (``step`` = k for the k-th update, ``epoch`` from 1).
 
-    Attributes:
-        step: optimizer steps taken when the norms were computed (the weights after that step).
-        epoch: 0-based epoch.
-        norms: ``{"grad_norm": global, "grad_norm/<layer>": per layer, ...}``.
+    ``values`` (also `norms`): ``grad_norm`` (global), ``grad_norm/<layer>`` (per layer) and,
+    when the optimizer clips, ``grad_norm_clipped`` and ``clipped`` (1.0 when clipping acted).
     """
 
-    step: int
-    epoch: int
-    norms: dict[str, float]
+    @property
+    def norms(self) -> dict[str, float]:
+        """The figures (an alias of `values`)."""
+        return self.values
+
+
+def clipping(optimizer: keras.optimizers.Optimizer) -> tuple[str, float] | None:
+    """The clipping Keras applies for `optimizer`: ``("clipnorm" | "global_clipnorm" |
+    "clipvalue", threshold)`` in Keras's order of precedence, or `None`."""
+    for name in ("clipnorm", "global_clipnorm", "clipvalue"):
+        value = getattr(optimizer, name, None)
+        if value and value > 0:
+            return name, float(value)
+    return None
+
+
+def _clip(grads: list[tf.Tensor], rule: tuple[str, float]) -> tuple[list[tf.Tensor], tf.Tensor]:
+    """`grads` clipped by Keras's rule, and 1.0 if clipping changed them (else 0.0)."""
+    name, threshold = rule
+    squares = [tf.reduce_sum(tf.square(g)) for g in grads]
+    if name == "clipnorm":  # each tensor: g * c / max(|g|, c)
+        acted = tf.reduce_any(tf.stack(squares) > threshold**2)
+        clipped = [tf.clip_by_norm(g, threshold) for g in grads]
+    elif name == "global_clipnorm":  # all: g * c / max(|G|, c)
+        total = tf.sqrt(tf.add_n(squares))
+        acted = total > threshold
+        scale = threshold * tf.minimum(1.0 / total, 1.0 / threshold) + (total - total)
+        clipped = [g * scale for g in grads]
+    else:  # clipvalue: each element into [-c, c]
+        acted = tf.reduce_any(tf.stack([tf.reduce_any(tf.abs(g) > threshold) for g in grads]))
+        clipped = [tf.clip_by_value(g, -threshold, threshold) for g in grads]
+    return clipped, tf.cast(acted, tf.float32)
 
 
 @keras.saving.register_keras_serializable(package="kerasnn")
-class GradientNorms(keras.callbacks.Callback):
-    """Logs the L2 norm of the loss gradient, overall and per layer, during training.
+class GradientNorms(StepFigures):
+    """Logs the L2 norm of the gradients the optimizer applies, overall and per layer.
 
-    The gradient of the model's compiled loss (regularization losses included), in training
-    mode, is computed with `tf.GradientTape` on a fixed batch ``(x, y)`` at the current weights,
-    every `every_n_steps` optimizer steps and at the end of every epoch. Works on any compiled
-    Sequential or functional Keras model, with `model.fit` or `kerasnn.fit`: nothing to
-    subclass. The computation does not change training: the model's non-trainable state (dropout
-    seeds, batch-norm statistics) and its metrics are restored afterwards, and no weight moves.
+    Every optimizer step measures, inside the train step, the gradients Keras hands to the
+    optimizer (``optimizer.apply``): their global norm (``grad_norm``) and the norm over each
+    layer's trainable weights (``grad_norm/<layer>``), *before* clipping. When the optimizer
+    clips (``clipnorm``, ``global_clipnorm`` or ``clipvalue``, by Keras's rule and precedence),
+    also the global norm after clipping (``grad_norm_clipped``) and whether clipping acted
+    (``clipped``: 1.0 or 0.0). No extra batch and no second backward pass: it works on plain
+    `model.fit` and `kerasnn.fit`, with any Keras optimizer and kerasnn's fused ones, with
+    ``steps_per_execution > 1`` (a record per optimizer step inside the fused execution: the
+    k-th update is ``record.step == k``) and under `tf.distribute` strategies (the norm of the
+    gradient summed over the replicas, which is the one applied). Training is unchanged bit for
+    bit. With a `LossScaleOptimizer` the norms are of the unscaled gradients; with
+    ``gradient_accumulation_steps`` each step's gradient is the micro-batch's.
 
-    The batch stays the same all along (so values are comparable across steps); the network
-    may come to fit it, and the norms then fall with its loss on it.
-
-    Each epoch's `logs` get ``grad_norm`` (global norm) and ``grad_norm/<layer>`` (norm over the
-    layer's trainable weights) at the epoch's last step, so History, CSV and TensorBoard show
-    them; `records` keeps every computed value with its step. A model-level batch hook runs
-    once per *execution*: with ``steps_per_execution > 1`` a record falls on the first step
-    boundary at or after each multiple of `every_n_steps` (`kerasnn.fit` with
-    ``steps_per_execution="auto"`` fuses at most `every_n_steps` steps so they coincide).
+    `records` keeps every `every_n_steps`-th step and each epoch's last step; each epoch's
+    `logs` get the figures of its last step (so History, CSV and TensorBoard show them), and
+    a batch hook's `logs` the latest record. The per-step cost is one sum of squares per
+    weight tensor (bench/callbacks.py measures it).
 
     Args:
-        batch: the fixed batch ``(x, y)``. Defaults to `None`: `kerasnn.fit` fills in the
-            first `batch_size` training samples; with `model.fit`, pass it.
-        every_n_steps: record every this many steps, > 0. Defaults to 100.
-        per_layer: also log the per-layer norms. Defaults to `True`.
+        every_n_steps: keep a record every this many optimizer steps, > 0. Defaults to 100.
+        per_layer: also report the per-layer norms. Defaults to `True`.
+        log_dir: also write every record into TensorBoard (``<log_dir>/train``, tags
+            ``step_grad_norm``, ``step_grad_norm/<layer>``…, at the optimizer step). Defaults
+            to `None`.
 
     Raises:
-        ValueError: `every_n_steps` <= 0, or (at training start) no batch.
+        ValueError: `every_n_steps` <= 0, or (at training start) a model without optimizer.
 
     Example:
 
@@ -67,123 +104,65 @@ class GradientNorms(keras.callbacks.Callback):
     10
     """
 
+    record_type = GradientNormRecord
+
     def __init__(
         self,
-        batch: tuple[Any, Any] | None = None,
         every_n_steps: int = DEFAULT_EVERY_N_STEPS,
         per_layer: bool = True,
+        log_dir: str | os.PathLike | None = None,
     ) -> None:
-        super().__init__()
-        self.every_n_steps = positive_int("every_n_steps", every_n_steps)
+        super().__init__(positive_int("every_n_steps", every_n_steps), log_dir)
         self.per_layer = bool(per_layer)
-        self.batch = None if batch is None else self._check_batch(batch)
-        self.records: list[GradientNormRecord] = []
-        self._function: Any = None
-        self._groups: list[tuple[str, list[int]]] = []
-        self._epoch = 0
-        self._last_recorded_step = -1
 
-    @staticmethod
-    def _check_batch(batch: Any) -> tuple[np.ndarray, np.ndarray]:
-        if not isinstance(batch, tuple | list) or len(batch) != 2:
-            raise invalid("batch", "an (x, y) pair of arrays", type(batch).__name__)
-        return tuple(np.asarray(part) for part in batch)  # type: ignore[return-value]
+    def _columns(self) -> int:
+        self._variables = list(self.model.trainable_variables)
+        self._groups = layer_groups(self.model)
+        self._clipping = clipping(innermost_optimizer(self.model.optimizer))
+        # squared norm per model variable, of any other variable, then clipped² and acted
+        return len(self._variables) + 1 + (2 if self._clipping else 0)
 
-    # -- the computation -----------------------------------------------------------------------
-    def _layer_groups(self) -> list[tuple[str, list[int]]]:
-        """``(layer name, indices into model.trainable_variables)`` for each layer with weights."""
-        index = {id(v): i for i, v in enumerate(self.model.trainable_variables)}
-        groups = []
-        for layer in self.model.layers:
-            ids = [index[id(v)] for v in layer.trainable_variables if id(v) in index]
-            if ids:
-                groups.append((layer.name, ids))
-        return groups
+    def _measure(self, grads: list[Any], variables: list[Any], apply: Any) -> tf.Tensor:
+        optimizer = innermost_optimizer(self.model.optimizer)
+        position = {id(v): i for i, v in enumerate(self._variables)}
+        pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+        dense = [tf.cast(tf.convert_to_tensor(g), tf.float32) for g, _ in pairs]
+        scale = optimizer.loss_scale_factor
+        if scale is not None:  # the optimizer divides by it before anything else
+            dense = [g / scale for g in dense]
+        extra: list[tf.Tensor] = []
+        if self._clipping:
+            clipped, acted = _clip(dense, self._clipping)
+            extra = [*clipped, acted]
+        if replicas_in_sync() > 1:  # the gradient applied is the sum over the replicas
+            summed = sum_over_replicas([*dense, *extra])
+            dense, extra = summed[: len(dense)], summed[len(dense) :]
+        squares = [tf.zeros((), tf.float32)] * (len(self._variables) + 1)
+        for (_, variable), g in zip(pairs, dense, strict=True):
+            i = position.get(id(variable), len(self._variables))
+            squares[i] = squares[i] + tf.reduce_sum(tf.square(g))
+        if self._clipping:
+            clipped_square = tf.add_n([tf.reduce_sum(tf.square(g)) for g in extra[:-1]])
+            squares += [clipped_square, tf.cast(extra[-1] > 0, tf.float32)]
+        row = tf.stack(squares)
+        apply()
+        return row
 
-    def _build(self) -> None:
-        model = self.model
-        trainable = model.trainable_variables
-        state = list(model.non_trainable_variables)
-        state += [v for metric in model.metrics for v in metric.variables]
-
-        @tf.function(reduce_retracing=True)
-        def squared_norms(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-            saved = [tf.identity(v.value) for v in state]
-            with tf.GradientTape() as tape:
-                y_pred = model(x, training=True)
-                loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
-            grads = tape.gradient(loss, trainable)
-            for variable, value in zip(state, saved, strict=True):
-                variable.assign(value)
-            return tf.stack(
-                [
-                    tf.zeros((), tf.float32)
-                    if g is None
-                    else tf.reduce_sum(tf.square(tf.cast(tf.convert_to_tensor(g), tf.float32)))
-                    for g in grads
-                ]
-            )
-
-        self._function = squared_norms
-        self._groups = self._layer_groups()
-        self._tensors = tuple(tf.convert_to_tensor(part) for part in self.batch)
-
-    def compute(self) -> dict[str, float]:
-        """Gradient norms on the fixed batch at the model's current weights.
-
-        Returns:
-            ``{"grad_norm": ..., "grad_norm/<layer>": ...}`` (per layer with `per_layer`).
-        """
-        if self._function is None:
-            self._build()
-        squares = self._function(*self._tensors).numpy().astype(np.float64)
-        norms = {"grad_norm": float(np.sqrt(squares.sum()))}
+    def _figures(self, row: np.ndarray) -> dict[str, float]:
+        row = row.astype(np.float64)
+        n = len(self._variables)
+        norms = {"grad_norm": float(np.sqrt(row[: n + 1].sum()))}
         if self.per_layer:
             for name, ids in self._groups:
-                norms[f"grad_norm/{name}"] = float(np.sqrt(squares[ids].sum()))
+                norms[f"grad_norm/{name}"] = float(np.sqrt(row[ids].sum()))
+        if self._clipping:
+            norms["grad_norm_clipped"] = float(np.sqrt(row[n + 1]))
+            norms["clipped"] = float(row[n + 2])
         return norms
-
-    def _record(self, step: int) -> dict[str, float]:
-        norms = self.compute()
-        self.records.append(GradientNormRecord(step=step, epoch=self._epoch, norms=norms))
-        self._last_recorded_step = step
-        return norms
-
-    # -- hooks ----------------------------------------------------------------------------------
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        if self.batch is None:
-            raise ValueError(
-                "Received an invalid value for argument batch, expected an (x, y) pair to "
-                "compute gradient norms on: pass GradientNorms(batch=(x, y)) (kerasnn.fit fills "
-                "it in from the training data). Received: batch=None"
-            )
-        self.records = []
-        self._function = None
-        self._last_recorded_step = -1
-        self._last_boundary = int(self.model.optimizer.iterations.numpy()) // self.every_n_steps
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        step = int(self.model.optimizer.iterations.numpy())
-        boundary = step // self.every_n_steps
-        if boundary > self._last_boundary:
-            self._last_boundary = boundary
-            norms = self._record(step)
-            if logs is not None:
-                logs.update(norms)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        step = int(self.model.optimizer.iterations.numpy())
-        norms = self.records[-1].norms if self._last_recorded_step == step else self._record(step)
-        if logs is not None:
-            logs.update(norms)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> keras.callbacks.Callback:
-        """Rebuilds the callback from `get_config` (callbacks are not Keras layers)."""
-        return cls(**config)
 
     def get_config(self) -> dict[str, Any]:
-        return {"every_n_steps": self.every_n_steps, "per_layer": self.per_layer}
+        return {
+            "every_n_steps": self.every_n_steps,
+            "per_layer": self.per_layer,
+            "log_dir": self.log_dir,
+        }

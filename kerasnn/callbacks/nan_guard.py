@@ -133,7 +133,7 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
         Wraps ``model.train_step`` and ``model.compute_loss`` (which Keras's train step calls
         once per step) so that a non-finite loss computed *inside a train step* writes that
         step's ``optimizer.iterations`` into a scalar variable, if none was written before.
-        Other calls of ``compute_loss`` (evaluation, `GradientNorms`' probe batch) are not
+        Other calls of ``compute_loss`` (evaluation, a callback's own probe batch) are not
         checked. A normal step costs one finiteness check and a conditional: ~1% of the step
         of a 16-unit MLP on this CPU, less for bigger models; the loss, gradients and updates
         are exactly those without the wrapper. The train function is rebuilt on entry and on

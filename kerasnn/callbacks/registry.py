@@ -12,6 +12,7 @@ from kerasnn._validation import invalid, one_of
 from kerasnn.callbacks.activation_stats import ActivationStats
 from kerasnn.callbacks.gradient_norms import GradientNorms
 from kerasnn.callbacks.learning_rate import LearningRateLogger
+from kerasnn.callbacks.update_ratios import UpdateRatios
 
 __all__ = ["arguments", "get", "names"]
 
@@ -19,6 +20,7 @@ _REGISTRY: dict[str, type] = {
     "gradient_norms": GradientNorms,
     "grad_norms": GradientNorms,
     "activation_stats": ActivationStats,
+    "update_ratios": UpdateRatios,
     "learning_rate_logger": LearningRateLogger,
     "reduce_lr_on_plateau": keras.callbacks.ReduceLROnPlateau,
     "csv_logger": keras.callbacks.CSVLogger,
@@ -26,7 +28,7 @@ _REGISTRY: dict[str, type] = {
     "model_checkpoint": keras.callbacks.ModelCheckpoint,
 }
 # Filled in by kerasnn.fit from the training data; not recipe arguments.
-_DATA_ARGUMENTS = {"batch", "probe"}
+_DATA_ARGUMENTS = {"probe"}
 
 
 def names() -> list[str]:

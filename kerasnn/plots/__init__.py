@@ -4,7 +4,8 @@ One module per subsystem; every figure function is re-exported here
 (``from kerasnn import plots; plots.plot_history(...)``):
 
 - `history`: one run's curves (`plot_history`) and its learning rate (`plot_lr`).
-- `diagnostics`: `plot_lr_find`, `plot_grad_norms`, `plot_activation_stats`, `plot_sanity`,
+- `diagnostics`: `plot_lr_find`, `plot_grad_norms`, `plot_update_ratios`, `plot_activation_stats`,
+  `plot_sanity`,
   `plot_layer_profiles` (a value per layer against depth).
 - `comparison`: several runs side by side (`plot_comparison`, `plot_decision_boundary`,
   `plot_grid_heatmap`, `plot_lr_comparison`).
@@ -23,6 +24,7 @@ from kerasnn.plots.diagnostics import plot_grad_norms as plot_grad_norms
 from kerasnn.plots.diagnostics import plot_layer_profiles as plot_layer_profiles
 from kerasnn.plots.diagnostics import plot_lr_find as plot_lr_find
 from kerasnn.plots.diagnostics import plot_sanity as plot_sanity
+from kerasnn.plots.diagnostics import plot_update_ratios as plot_update_ratios
 from kerasnn.plots.history import plot_history as plot_history
 from kerasnn.plots.history import plot_lr as plot_lr
 from kerasnn.plots.search import plot_search_progress as plot_search_progress
@@ -40,4 +42,5 @@ __all__ = [
     "plot_lr_find",
     "plot_sanity",
     "plot_search_progress",
+    "plot_update_ratios",
 ]

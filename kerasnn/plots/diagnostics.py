@@ -1,4 +1,4 @@
-"""Figures of the diagnostics: lr_find, gradient norms, activation statistics, sanity, depth."""
+"""Diagnostics figures: lr_find, gradient norms, update ratios, activations, sanity, depth."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 
+from kerasnn._update_ratio_rule import HIGH_RATIO, LOW_RATIO, TARGET_RATIO
 from kerasnn.plots._figure import finish, history_dict, plt
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "plot_layer_profiles",
     "plot_lr_find",
     "plot_sanity",
+    "plot_update_ratios",
 ]
 
 
@@ -50,10 +52,29 @@ def plot_lr_find(result: Any, *, path: str | os.PathLike | None = None) -> matpl
     return finish(fig, path)
 
 
+def _step_or_epoch_series(
+    history: Mapping[str, Sequence[float]] | Any, prefix: str
+) -> tuple[list[int], dict[str, list[float]], str]:
+    """``(x values, name -> values, x label)`` of the figures named `prefix`…: per step from a
+    step callback's `records`, else per epoch (1-based) from History-like logs."""
+    records = getattr(history, "records", None)
+    if records is not None:
+        names = [k for k in (records[0].values if records else {}) if k.startswith(prefix)]
+        series = {k: [r.values.get(k, float("nan")) for r in records] for k in names}
+        return [r.step for r in records], series, "optimizer step"
+    data = history_dict(history)
+    series = {k: list(v) for k, v in data.items() if k.startswith(prefix)}
+    n = max((len(v) for v in series.values()), default=0)
+    return list(range(1, n + 1)), series, "epoch"
+
+
 def plot_grad_norms(
     history: Mapping[str, Sequence[float]] | Any, *, path: str | os.PathLike | None = None
 ) -> matplotlib.figure.Figure:
     """Plots the global and per-layer gradient norms (log scale) over training.
+
+    The global norm is drawn black; when the optimizer clips, the global norm after clipping
+    dashed (``grad_norm_clipped``).
 
     Args:
         history: per-epoch logs with ``grad_norm`` and ``grad_norm/<layer>`` (History,
@@ -66,28 +87,67 @@ def plot_grad_norms(
     Raises:
         ValueError: no ``grad_norm`` values.
     """
-    records = getattr(history, "records", None)
-    if records is not None:
-        xs = [r.step for r in records]
-        series = {k: [r.norms.get(k, float("nan")) for r in records] for k in records[0].norms}
-        xlabel = "step"
-    else:
-        data = history_dict(history)
-        series = {k: list(v) for k, v in data.items() if k.startswith("grad_norm")}
-        xs = list(range(1, len(series.get("grad_norm", [])) + 1))
-        xlabel = "epoch"
-    if not series or "grad_norm" not in series:
+    xs, series, xlabel = _step_or_epoch_series(history, "grad_norm")
+    if "grad_norm" not in series:
         raise ValueError(
             "Received an invalid value for argument history, expected 'grad_norm' values "
             "(from kerasnn.callbacks.GradientNorms)."
         )
     fig, ax = plt.subplots(figsize=(6, 3.8))
     ax.plot(xs, series.pop("grad_norm"), color="black", lw=2, label="global")
+    clipped = series.pop("grad_norm_clipped", None)
+    if clipped is not None:
+        ax.plot(xs, clipped, color="black", lw=1.5, ls="--", label="global, clipped")
     for name, values in series.items():
-        ax.plot(xs, values, lw=1, label=name.split("/", 1)[1])
+        ax.plot(xs, values, lw=1, label=name.split("/", 1)[-1])
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("gradient L2 norm")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return finish(fig, path)
+
+
+def plot_update_ratios(
+    history: Mapping[str, Sequence[float]] | Any, *, path: str | os.PathLike | None = None
+) -> matplotlib.figure.Figure:
+    """Plots each layer's update ratio ‖Δw‖/‖w‖ (log scale) against the ~1e-3 rule of thumb.
+
+    The band between ``LOW_RATIO`` and ``HIGH_RATIO`` of `kerasnn.callbacks.update_ratios` (10x
+    either side of 1e-3) is shaded: a curve outside it is what `UpdateRatios.flags` reports.
+
+    Args:
+        history: per-epoch logs with ``update_ratio/<layer>`` (History, `FitResult`) or a
+            `kerasnn.callbacks.UpdateRatios` (its records).
+        path: PNG file to write. Defaults to `None`.
+
+    Returns:
+        The `Figure`.
+
+    Raises:
+        ValueError: no ``update_ratio/<layer>`` values.
+    """
+    xs, series, xlabel = _step_or_epoch_series(history, "update_ratio/")
+    if not series:
+        raise ValueError(
+            "Received an invalid value for argument history, expected 'update_ratio/<layer>' "
+            "values (from kerasnn.callbacks.UpdateRatios)."
+        )
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.axhspan(LOW_RATIO, HIGH_RATIO, color="tab:green", alpha=0.08, label="10x around 1e-3")
+    ax.axhline(TARGET_RATIO, color="tab:green", lw=1, ls="--")
+    for name, values in series.items():
+        ax.plot(
+            xs,
+            values,
+            lw=1.2,
+            marker="o" if len(xs) < 30 else None,
+            ms=3,
+            label=name.split("/", 1)[-1],
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("update ratio ||dw|| / ||w||")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return finish(fig, path)

@@ -145,8 +145,8 @@ SCHEDULES: dict[str, tuple[str, ...]] = {
 CALLBACKS: dict[str, tuple[str, ...]] = {
     "activation_stats": ("bins", "histogram_range", "layers"),
     "csv_logger": ("filename", "separator", "append"),
-    "grad_norms": ("every_n_steps", "per_layer"),
-    "gradient_norms": ("every_n_steps", "per_layer"),
+    "grad_norms": ("every_n_steps", "per_layer", "log_dir"),
+    "gradient_norms": ("every_n_steps", "per_layer", "log_dir"),
     "learning_rate_logger": ("log_momentum",),
     "model_checkpoint": (
         "filepath",
@@ -179,6 +179,7 @@ CALLBACKS: dict[str, tuple[str, ...]] = {
         "embeddings_freq",
         "embeddings_metadata",
     ),
+    "update_ratios": ("every_n_steps", "log_dir"),
 }
 # model.augment: a preset name or a mapping of these keys (kerasnn.augment).
 AUGMENT_PRESETS = ("none", "shift", "noise", "shift_noise")

@@ -21,7 +21,7 @@ import tensorflow as tf
 from kerasnn import callbacks as callback_registry
 from kerasnn import data_formats, schedules
 from kerasnn._validation import fraction, positive_int
-from kerasnn.callbacks import EarlyStopping, NaNGuard
+from kerasnn.callbacks import EarlyStopping, NaNGuard, UpdateRatios
 from kerasnn.datasets import Dataset, split
 from kerasnn.runs import RunFolder
 from kerasnn.training._callbacks import (
@@ -91,8 +91,8 @@ def fit(
         validation_data: an explicit ``(x_val, y_val)`` pair. Defaults to `None`.
         callbacks: extra Keras callbacks, or their recipe forms (``"activation_stats"``,
             ``{"gradient_norms": {"every_n_steps": 10}}``, see `kerasnn.callbacks.get`).
-            `GradientNorms` without a batch gets the first `batch_size` training samples,
-            `ActivationStats` without a probe the first 512. Defaults to none.
+            `ActivationStats` without a probe gets the first 512 training samples. Defaults
+            to none.
         early_stopping: `True` (patience 10 on ``val_loss``, best weights restored), an int
             patience, a dict of `kerasnn.callbacks.EarlyStopping` arguments, an instance, or
             `False`. Needs validation data. Defaults to `True`.
@@ -107,9 +107,8 @@ def fit(
         shuffle: reshuffle the training data every epoch, in an order fixed by `seed` and the
             epoch number (so a resumed run sees the same batches). Defaults to `True`.
         steps_per_execution: training steps run per graph execution; ``"auto"`` fuses a whole
-            epoch, up to 64 steps (at most `every_n_steps` of a `GradientNorms` callback; 1
-            under a strategy with several replicas, where Keras cannot fuse steps). Defaults
-            to ``"auto"``.
+            epoch, up to 64 steps (1 under a strategy with several replicas, where Keras
+            cannot fuse steps). Defaults to ``"auto"``.
         run_dir: folder for the run's `history.csv`, `metrics.json`, `model.keras` and
             `history.png`; written in a staging folder and moved into place at the end. Either
             a path or an open `kerasnn.runs.RunFolder` (which the caller then finalizes).
@@ -142,11 +141,11 @@ def fit(
     x, y, x_val, y_val = _training_arrays(model, data, validation_data, validation_split, seed)
     extra = [callback_registry.get(cb) for cb in callbacks]
     steps_per_execution = resolve_steps_per_execution(
-        model, steps_per_execution, len(x), batch_size, extra
+        model, steps_per_execution, len(x), batch_size
     )
     steps_per_epoch = math.ceil(len(x) / batch_size)
     schedule = _schedule(model, lr_schedule, steps_per_epoch=steps_per_epoch, epochs=epochs)
-    fill_probes(extra, x, y, batch_size)
+    fill_probes(extra, x)
     stopper = early_stopping_callback(early_stopping, has_validation=x_val is not None)
     if stopper is not None:
         check_monitor(model, stopper.monitor, (x_val, y_val), extra)
@@ -174,6 +173,7 @@ def fit(
         has_folder=folder is not None,
         wall_time=wall_time,
         steps_per_execution=steps_per_execution,
+        notes=[note for cb in extra if isinstance(cb, UpdateRatios) for note in cb.flags()],
     )
     if folder is not None:
         write_run(folder, model, result, extra)
@@ -321,6 +321,7 @@ def _result(
     has_folder: bool,
     wall_time: float,
     steps_per_execution: int,
+    notes: list[str],
 ) -> FitResult:
     """The `FitResult` of a finished training; the test split is evaluated when trained
     weights were kept."""
@@ -344,4 +345,5 @@ def _result(
         kept_weights=end.kept_weights,
         kept_epoch=end.kept_epoch,
         non_finite_loss=guard.where,
+        notes=notes,
     )

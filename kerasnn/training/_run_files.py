@@ -47,6 +47,8 @@ def write_run(
         plots.plot_lr(result.history, path=folder.file("lr.png"))
     if "grad_norm" in result.history:
         plots.plot_grad_norms(result.history, path=folder.file("grad_norms.png"))
+    if any(k.startswith("update_ratio/") for k in result.history):
+        plots.plot_update_ratios(result.history, path=folder.file("update_ratios.png"))
     for cb in callbacks:
         if isinstance(cb, ActivationStats) and cb.history:
             plots.plot_activation_stats(cb, path=folder.file("activation_stats.png"))

@@ -50,6 +50,8 @@ class FitResult:
         non_finite_loss: after a NaN stop, where the loss first became NaN/inf (a
             `kerasnn.callbacks.nan_guard.NonFiniteLoss`: 1-based epoch and step, optimizer
             step, value), else `None`.
+        notes: what the instruments flagged, one sentence each (e.g. an
+            `kerasnn.callbacks.UpdateRatios` layer far from ~1e-3); printed under the summary.
     """
 
     history: dict[str, list[float]]
@@ -67,6 +69,7 @@ class FitResult:
     kept_weights: str = "last"
     kept_epoch: int | None = None
     non_finite_loss: NonFiniteLoss | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A dict of plain values (history included). NaN/inf stay floats: write it with
@@ -76,14 +79,16 @@ class FitResult:
         return out
 
     def summary(self) -> str:
-        """One line: the headline test (else validation) metrics, epochs and time."""
+        """One line: the headline test (else validation) metrics, epochs and time; then one
+        line per note (``note: …``)."""
         shown = self.test_metrics or {
             k: v for k, v in self.best_metrics.items() if k.startswith("val_")
         }
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) or "none"
         where = "test" if self.test_metrics else "validation"
         best = "no finite epoch" if self.best_epoch is None else f"best {self.best_epoch}"
-        return (
+        line = (
             f"{where}: {metrics} | {self.epochs} epochs ({best}, "
             f"{self.stop_reason}) in {self.wall_time:.1f} s"
         )
+        return "\n".join([line, *(f"note: {note}" for note in self.notes)])

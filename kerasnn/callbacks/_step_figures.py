@@ -1,0 +1,164 @@
+"""The host side of the per-step instruments: records, ``logs`` and TensorBoard.
+
+`StepFigures` is the base of `GradientNorms` and `UpdateRatios`: a subclass says how wide its
+per-step row is (`_columns`), what to compute in the graph (`_measure`) and how a row reads as
+named figures (`_figures`); this class attaches a `StepProbe` for the training, reads its
+buffer once per graph execution, keeps `records` (every `every_n_steps`-th step and the last
+step of each epoch), writes each epoch's last figures into `logs` and, with a `log_dir`, every
+record into TensorBoard at its optimizer step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasnn._validation import invalid, positive_int
+from kerasnn.callbacks._step_probe import StepProbe
+
+__all__ = ["StepFigures", "StepRecord"]
+
+# Tag prefix of the per-step scalars in TensorBoard (Keras's own are ``epoch_``/``batch_``).
+TENSORBOARD_PREFIX = "step_"
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRecord:
+    """The figures of one optimizer step.
+
+    Attributes:
+        step: the optimizer step measured: ``k`` for the k-th update (``optimizer.iterations``
+            once it was applied).
+        epoch: the epoch it belongs to, counted from 1.
+        values: figure name -> value.
+    """
+
+    step: int
+    epoch: int
+    values: dict[str, float]
+
+
+class StepFigures(keras.callbacks.Callback):
+    """Base of the callbacks that measure every optimizer step inside the train step.
+
+    Args:
+        every_n_steps: keep a record every this many optimizer steps, > 0, or `None` for the
+            last step of each epoch only.
+        log_dir: write every record into TensorBoard, in ``<log_dir>/train`` (beside
+            `keras.callbacks.TensorBoard`'s own curves when it has the same `log_dir`), as
+            ``step_<figure>`` at the record's optimizer step. Defaults to `None`.
+    """
+
+    record_type: type[StepRecord] = StepRecord
+
+    def __init__(self, every_n_steps: int | None, log_dir: str | os.PathLike | None) -> None:
+        super().__init__()
+        self.every_n_steps = (
+            None if every_n_steps is None else positive_int("every_n_steps", every_n_steps)
+        )
+        if log_dir is not None and not isinstance(log_dir, str | os.PathLike):
+            raise invalid("log_dir", "a folder path or None", log_dir)
+        self.log_dir = None if log_dir is None else os.fspath(log_dir)
+        self.records: list[StepRecord] = []
+        self._probe: StepProbe | None = None
+        self._writer: Any = None
+        self._epoch = 1
+        self._read_until = 0
+
+    # -- for subclasses -------------------------------------------------------------------------
+    def _columns(self) -> int:
+        """Floats per step."""
+        raise NotImplementedError
+
+    def _measure(self, grads: list[Any], variables: list[Any], apply: Any) -> tf.Tensor:
+        """The step's row, in the graph; calls ``apply()`` once."""
+        raise NotImplementedError
+
+    def _figures(self, row: np.ndarray) -> dict[str, float]:
+        """A row as named figures."""
+        raise NotImplementedError
+
+    # -- reading --------------------------------------------------------------------------------
+    def _iterations(self) -> int:
+        return int(self._probe.optimizer.iterations.numpy())
+
+    def _record(self, step: int, row: np.ndarray) -> StepRecord:
+        record = self.record_type(step=step, epoch=self._epoch, values=self._figures(row))
+        self.records.append(record)
+        if self.log_dir is not None:
+            self._write(record)
+        return record
+
+    def _write(self, record: StepRecord) -> None:
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
+        with self._writer.as_default():
+            for name, value in record.values.items():
+                tf.summary.scalar(TENSORBOARD_PREFIX + name, value, step=record.step)
+
+    def _read(self, current: int) -> list[StepRecord]:
+        """Records of the kept steps in ``(read_until, current]``."""
+        n = self.every_n_steps
+        new = []
+        if n is not None and current // n > self._read_until // n:
+            for step, row in self._probe.read(self._read_until):
+                if step <= current and step % n == 0:
+                    new.append(self._record(step, row))
+        self._read_until = current
+        return new
+
+    # -- hooks ----------------------------------------------------------------------------------
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self._probe is not None:  # a training that ended without on_train_end
+            self._probe.detach()
+        if self.model.optimizer is None:
+            raise ValueError(
+                f"{type(self).__name__} measures the optimizer's steps: compile the model with "
+                "an optimizer first. Received: model.optimizer=None"
+            )
+        self.records = []
+        self._probe = StepProbe(
+            self.model,
+            self._columns(),
+            self._measure,
+            capacity=int(self.model.steps_per_execution or 1),
+        ).attach()
+        self._read_until = self._iterations()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        new = self._read(self._iterations())
+        if new and logs is not None:
+            logs.update(new[-1].values)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        current = self._iterations()
+        self._read(current)
+        if self.records and self.records[-1].step == current:
+            last = self.records[-1]
+        else:
+            rows = [(s, r) for s, r in self._probe.read(current - 1) if s == current]
+            if not rows:
+                return  # no step this epoch
+            last = self._record(*rows[0])
+        if logs is not None:
+            logs.update(last.values)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._probe is not None:
+            self._probe.detach()
+            self._probe = None
+        if self._writer is not None:
+            self._writer.flush()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> keras.callbacks.Callback:
+        """Rebuilds the callback from `get_config` (callbacks are not Keras layers)."""
+        return cls(**config)
