@@ -18,6 +18,7 @@ from kerasnn.callbacks import (
     LearningRateLogger,
     NaNGuard,
     SeedState,
+    UpdateRatios,
 )
 from kerasnn.callbacks.early_stopping import missing_monitor_message
 from kerasnn.runs import RunFolder
@@ -35,7 +36,7 @@ __all__ = [
 # Training samples ActivationStats probes when fit fills its probe batch in.
 PROBE_SAMPLES = 512
 # kerasnn's callbacks that write into `logs`: they run before the user's.
-_WRITE_LOGS = (GradientNorms, ActivationStats, LearningRateLogger)
+_WRITE_LOGS = (GradientNorms, UpdateRatios, ActivationStats, LearningRateLogger)
 
 
 def early_stopping_callback(
@@ -87,14 +88,9 @@ def check_monitor(
         raise ValueError(missing_monitor_message(monitor, logged))
 
 
-def fill_probes(
-    callbacks: Sequence[keras.callbacks.Callback], x: np.ndarray, y: np.ndarray, batch_size: int
-) -> None:
-    """Gives `GradientNorms` without a batch the first `batch_size` training samples and
-    `ActivationStats` without a probe the first `PROBE_SAMPLES`."""
+def fill_probes(callbacks: Sequence[keras.callbacks.Callback], x: np.ndarray) -> None:
+    """Gives `ActivationStats` without a probe the first `PROBE_SAMPLES` training samples."""
     for cb in callbacks:
-        if isinstance(cb, GradientNorms) and cb.batch is None:
-            cb.batch = (x[:batch_size], y[:batch_size])
         if isinstance(cb, ActivationStats) and cb.probe is None:
             cb.probe = x[:PROBE_SAMPLES]
 

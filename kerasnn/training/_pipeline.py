@@ -4,14 +4,12 @@ training steps run per graph execution."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kerasnn._validation import positive_int
-from kerasnn.callbacks import GradientNorms
 
 __all__ = [
     "EVAL_BATCH_SIZE",
@@ -92,12 +90,11 @@ def resolve_steps_per_execution(
     steps_per_execution: int | str,
     n_samples: int,
     batch_size: int,
-    callbacks: Sequence[keras.callbacks.Callback],
 ) -> int:
     """`fit`'s ``steps_per_execution``, ``"auto"`` resolved and checked against the strategy.
 
-    ``"auto"`` fuses a whole epoch (`auto_steps_per_execution`), at most `every_n_steps` of a
-    `GradientNorms` callback, and 1 under a strategy with several replicas.
+    ``"auto"`` fuses a whole epoch (`auto_steps_per_execution`), and 1 under a strategy with
+    several replicas.
 
     Raises:
         ValueError: not a positive integer, or above 1 under several replicas.
@@ -107,9 +104,6 @@ def resolve_steps_per_execution(
         # Keras 3.15 / TF 2.21 cannot fuse steps across replicas (the multi-step loop fails
         # with "You must feed a value for placeholder tensor"): one step per execution there.
         steps_per_execution = 1 if replicas > 1 else auto_steps_per_execution(n_samples, batch_size)
-        for cb in callbacks:
-            if isinstance(cb, GradientNorms):
-                steps_per_execution = min(steps_per_execution, cb.every_n_steps)
     positive_int("steps_per_execution", steps_per_execution)
     if replicas > 1 and steps_per_execution > 1:
         raise ValueError(
