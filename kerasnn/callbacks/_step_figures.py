@@ -4,8 +4,8 @@
 per-step row is (`_columns`), what to compute in the graph (`_measure`) and how a row reads as
 named figures (`_figures`); this class attaches a `StepProbe` for the training, reads its
 buffer once per graph execution, keeps `records` (every `every_n_steps`-th step and the last
-step of each epoch), writes each epoch's last figures into `logs` and, with a `log_dir`, every
-record into TensorBoard at its optimizer step.
+step of each epoch; `epoch_records` the latter alone), writes each epoch's last figures into
+`logs` and, with a `log_dir`, every record into TensorBoard at its optimizer step.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class StepFigures(keras.callbacks.Callback):
             raise invalid("log_dir", "a folder path or None", log_dir)
         self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.records: list[StepRecord] = []
+        self.epoch_records: list[StepRecord] = []
         self._probe: StepProbe | None = None
         self._writer: Any = None
         self._epoch = 1
@@ -121,7 +122,7 @@ class StepFigures(keras.callbacks.Callback):
                 f"{type(self).__name__} measures the optimizer's steps: compile the model with "
                 "an optimizer first. Received: model.optimizer=None"
             )
-        self.records = []
+        self.records, self.epoch_records = [], []
         self._probe = StepProbe(
             self.model,
             self._columns(),
@@ -148,6 +149,7 @@ class StepFigures(keras.callbacks.Callback):
             if not rows:
                 return  # no step this epoch
             last = self._record(*rows[0])
+        self.epoch_records.append(last)
         if logs is not None:
             logs.update(last.values)
 

@@ -44,10 +44,10 @@ class UpdateRatios(StepFigures):
     unchanged bit for bit. A layer whose weights are all zero has ratio NaN.
 
     Each epoch's `logs` get ``update_ratio/<layer>`` of the epoch's last update (History, CSV,
-    TensorBoard, `kerasnn.plots.plot_update_ratios`). `flags` reads the last epoch against the
-    rule of thumb ~1e-3 (`TARGET_RATIO`): a ratio below `LOW_RATIO` (1e-4) or above
-    `HIGH_RATIO` (1e-2), i.e. more than 10x away, is flagged; `kerasnn.fit` puts the flags in
-    its summary (`FitResult.notes`).
+    TensorBoard, `kerasnn.plots.plot_update_ratios`). `flags` reads them against the rule of
+    thumb ~1e-3 (`TARGET_RATIO`): a layer whose median over the epochs is below `LOW_RATIO`
+    (1e-4) or above `HIGH_RATIO` (1e-2), i.e. more than 10x away, is flagged; `kerasnn.fit`
+    puts the flags in its summary (`FitResult.notes`).
 
     Args:
         every_n_steps: also keep a record every this many steps (> 0). Defaults to `None`:
@@ -100,19 +100,26 @@ class UpdateRatios(StepFigures):
         return ratios
 
     def flags(self) -> list[str]:
-        """Sentences about the layers whose last recorded ratio is far from ~1e-3.
+        """Sentences about the layers whose typical ratio is far from ~1e-3.
+
+        A layer's typical ratio is the median over the epochs of its last update's ratio (so a
+        warm-up's first epochs or an annealed schedule's last ones do not decide alone); it is
+        flagged below `LOW_RATIO` or above `HIGH_RATIO`.
 
         Returns:
             One sentence per flagged layer (empty when none is, or before training).
         """
-        if not self.records:
+        if not self.epoch_records:
             return []
-        last = self.records[-1]
+        n = len(self.epoch_records)
         out = []
-        for key, ratio in last.values.items():
-            layer = key.removeprefix("update_ratio/")
-            if not math.isfinite(ratio):
+        for key in self.epoch_records[-1].values:
+            values = [r.values.get(key, math.nan) for r in self.epoch_records]
+            finite = [v for v in values if math.isfinite(v)]
+            if not finite:
                 continue
+            ratio = float(np.median(finite))
+            layer = key.removeprefix("update_ratio/")
             if ratio < LOW_RATIO:
                 reading = (
                     f"below {LOW_RATIO:g}: the layer barely moves (learning rate too low, or "
@@ -125,9 +132,10 @@ class UpdateRatios(StepFigures):
                 )
             else:
                 continue
+            over = "the epoch" if n == 1 else f"median over {n} epochs"
             out.append(
-                f"update ratio of layer {layer!r} is {ratio:.2g} at epoch {last.epoch} (step "
-                f"{last.step}), {reading}; the rule of thumb is ~{TARGET_RATIO:g}"
+                f"update ratio of layer {layer!r} is {ratio:.2g} ({over}), {reading}; the "
+                f"rule of thumb is ~{TARGET_RATIO:g}"
             )
         return out
 

@@ -65,11 +65,12 @@ class RunResult:
     def summary(self) -> str:
         if self.fit is None:
             return f"{self.recipe.name}: sanity check failed, not trained -> {self.run_dir}"
-        line = f"{self.recipe.name}: {self.fit.summary()} -> {self.run_dir}"
+        first, *notes = self.fit.summary().split("\n")
+        line = f"{self.recipe.name}: {first} -> {self.run_dir}"
         if self.export is not None:
             line += f" ({self.export.format} export verified, max abs diff "
             line += f"{self.export.max_abs_diff:.1e})"
-        return line
+        return "\n".join([line, *notes])
 
 
 def _keras_object(section: str, value: Any) -> Any:
