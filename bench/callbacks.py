@@ -45,6 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import tensorflow as tf
 from _common import environment
+from _timing import EpochTimer
 
 import kerasnn as knn
 from kerasnn.callbacks import ActivationStats, GradientNorms, UpdateRatios
@@ -61,20 +62,6 @@ ARMS = {
     "activation_stats": lambda: [ActivationStats()],
     "activation_stats_no_hist": lambda: [ActivationStats(bins=None)],
 }
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall time of each epoch, callbacks' epoch-end work included (it is the last callback)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.times: list[float] = []
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.times.append(time.perf_counter() - self._start)
 
 
 def epoch_time(data: knn.Dataset, arm: str, epochs: int) -> tuple[float, int]:

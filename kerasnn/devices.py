@@ -59,6 +59,7 @@ def _gpu_details(device: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"name": device.name, "device_name": details.get("device_name")}
     capability = details.get("compute_capability")
     out["compute_capability"] = None if capability is None else ".".join(map(str, capability))
+    out["memory_growth"] = tf.config.experimental.get_memory_growth(device)
     try:
         memory = tf.config.experimental.get_memory_info(device.name.replace("physical_", ""))
         out["memory_bytes"] = {"current": memory["current"], "peak": memory["peak"]}
@@ -84,7 +85,9 @@ def report() -> dict[str, Any]:
 
     Returns:
         A JSON-ready dict: ``versions`` (python, tensorflow, keras, backend), ``physical`` and
-        ``logical`` devices, ``gpus`` (name, device name, compute capability, memory in use),
+        ``logical`` devices, ``gpus`` (name, device name, compute capability, memory growth,
+        memory in use), ``tensor_float_32`` (whether float32 matmuls on Ampere+ GPUs use
+        TensorFloat-32),
         ``built_with_cuda``, ``onednn`` (enabled and why), ``xla`` (built with XLA, auto-JIT
         setting), ``mixed_precision`` (Keras's global dtype policy) and ``tf_config`` (the
         parsed ``TF_CONFIG`` or `None`).
@@ -110,6 +113,7 @@ def report() -> dict[str, Any]:
         "logical": [{"name": d.name, "type": d.device_type} for d in logical],
         "gpus": [_gpu_details(d) for d in gpus],
         "built_with_cuda": tf.test.is_built_with_cuda(),
+        "tensor_float_32": tf.config.experimental.tensor_float_32_execution_enabled(),
         "onednn": _onednn(),
         "xla": {
             "built_with_xla": tf.test.is_built_with_xla(),
@@ -133,10 +137,14 @@ def format_report(info: dict[str, Any]) -> str:
     for gpu in info["gpus"]:
         memory = gpu["memory_bytes"]
         used = "" if memory is None else f", {memory['current'] / 2**20:.0f} MiB in use"
+        growth = ", memory growth on" if gpu.get("memory_growth") else ""
         lines.append(
             f"GPU {gpu['name']}: {gpu['device_name']}, compute capability "
-            f"{gpu['compute_capability']}{used}"
+            f"{gpu['compute_capability']}{used}{growth}"
         )
+    if info["gpus"]:
+        tf32 = "on" if info.get("tensor_float_32") else "off"
+        lines.append(f"TensorFloat-32 for float32 matmuls: {tf32}")
     if not info["gpus"]:
         cuda = "with" if info["built_with_cuda"] else "without"
         lines.append(f"no GPU visible (TensorFlow built {cuda} CUDA)")
