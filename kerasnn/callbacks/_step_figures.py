@@ -69,6 +69,7 @@ class StepFigures(keras.callbacks.Callback):
         self._probe: StepProbe | None = None
         self._writer: Any = None
         self._epoch = 1
+        self._epoch_start = 0
         self._read_until = 0
 
     # -- for subclasses -------------------------------------------------------------------------
@@ -81,19 +82,31 @@ class StepFigures(keras.callbacks.Callback):
         raise NotImplementedError
 
     def _figures(self, row: np.ndarray) -> dict[str, float]:
-        """A row as named figures."""
+        """A row (float64) as named figures."""
         raise NotImplementedError
 
     # -- reading --------------------------------------------------------------------------------
     def _iterations(self) -> int:
         return int(self._probe.optimizer.iterations.numpy())
 
-    def _record(self, step: int, row: np.ndarray) -> StepRecord:
-        record = self.record_type(step=step, epoch=self._epoch, values=self._figures(row))
-        self.records.append(record)
+    def _records(self, rows: list[tuple[int, np.ndarray]]) -> list[StepRecord]:
+        """Records of ``(step, row)`` pairs, kept (and written to TensorBoard)."""
+        if not rows:
+            return []
+        figures = self._figures_of(np.stack([row for _, row in rows]).astype(np.float64))
+        new = [
+            self.record_type(step=step, epoch=self._epoch, values=values)
+            for (step, _), values in zip(rows, figures, strict=True)
+        ]
+        self.records.extend(new)
         if self.log_dir is not None:
-            self._write(record)
-        return record
+            for record in new:
+                self._write(record)
+        return new
+
+    def _figures_of(self, rows: np.ndarray) -> list[dict[str, float]]:
+        """Figures of each row of `rows` (float64, one row per step)."""
+        return [self._figures(row) for row in rows]
 
     def _write(self, record: StepRecord) -> None:
         if self._writer is None:
@@ -107,9 +120,8 @@ class StepFigures(keras.callbacks.Callback):
         n = self.every_n_steps
         new = []
         if n is not None and current // n > self._read_until // n:
-            for step, row in self._probe.read(self._read_until):
-                if step <= current and step % n == 0:
-                    new.append(self._record(step, row))
+            kept = [(s, r) for s, r in self._probe.read(self._read_until, current) if s % n == 0]
+            new = self._records(kept)
         self._read_until = current
         return new
 
@@ -133,6 +145,7 @@ class StepFigures(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch + 1
+        self._epoch_start = self._iterations()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         new = self._read(self._iterations())
@@ -145,10 +158,9 @@ class StepFigures(keras.callbacks.Callback):
         if self.records and self.records[-1].step == current:
             last = self.records[-1]
         else:
-            rows = [(s, r) for s, r in self._probe.read(current - 1) if s == current]
-            if not rows:
+            if current <= self._epoch_start:
                 return  # no step this epoch
-            last = self._record(*rows[0])
+            (last,) = self._records(self._probe.read(current - 1, current))
         self.epoch_records.append(last)
         if logs is not None:
             logs.update(last.values)

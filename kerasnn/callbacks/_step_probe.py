@@ -4,9 +4,9 @@
 with the gradients it is about to apply) on that instance only. Each call — each optimizer
 step, also inside a fused execution of ``steps_per_execution > 1`` steps — runs a measurement
 that sees the gradients, the variables and the update itself, and writes one row of floats into
-a small ring buffer (a variable of ``capacity`` rows, tagged with the step). The callbacks read
-the buffer from the host once per execution, so no step pays for a transfer and no second
-backward pass runs: the gradients are the ones the optimizer applies.
+a small ring buffer (a variable of ``capacity`` rows; step k writes row (k - 1) % capacity).
+The callbacks read the buffer from the host once per execution, so no step pays for a transfer
+and no second backward pass runs: the gradients are the ones the optimizer applies.
 
 The measurement only reads: the gradients and the update are those without the probe, so
 training is unchanged bit for bit. Several probes share one wrapper per optimizer (installed
@@ -115,7 +115,7 @@ class StepProbe:
         self.capacity = max(1, int(capacity))
         self._measure = measure
         self.optimizer = innermost_optimizer(model.optimizer)
-        self._slot_of = self.optimizer.iterations
+        self._iterations = self.optimizer.iterations  # before the update: k - 1 at step k
         with model.distribute_strategy.scope():
             # One copy per replica, written in replica context; the first replica's is read.
             per_replica = {
@@ -126,15 +126,12 @@ class StepProbe:
             self._rows = tf.Variable(
                 tf.zeros((self.capacity, width), tf.float32), name="probe_rows", **per_replica
             )
-            self._steps = tf.Variable(
-                tf.fill((self.capacity,), tf.constant(-1, tf.int64)),
-                name="probe_steps",
-                **per_replica,
-            )
 
     # -- in the graph ---------------------------------------------------------------------------
-    def _step(self, grads: list[Any], variables: list[Any], apply: Callable[[], Any]) -> Any:
-        step = tf.cast(self._slot_of, tf.int64) + 1  # this is the step-th update
+    def _step(self, grads: list[Any], variables: list[Any], apply: Any) -> Any:
+        # Step k (the k-th update) writes row (k - 1) % capacity: the host knows which steps
+        # ran since its last read from the iteration count, so no step number is stored.
+        slot = tf.math.floormod(tf.cast(self._iterations, tf.int32), self.capacity)
         result: list[Any] = []
 
         def run_update() -> Any:
@@ -142,21 +139,23 @@ class StepProbe:
             return result[-1]
 
         row = tf.reshape(tf.cast(self._measure(grads, variables, run_update), tf.float32), [-1])
-        if not result:
+        if len(result) != 1:
             raise RuntimeError("A StepProbe measurement must call apply() exactly once.")
-        slot = tf.math.floormod(step - 1, self.capacity)
-        self._rows.assign(tf.tensor_scatter_nd_update(self._rows, [[slot]], [row]))
-        self._steps.assign(tf.tensor_scatter_nd_update(self._steps, [[slot]], [step]))
+        index, update = tf.reshape(slot, [1, 1]), row[tf.newaxis]
+        if isinstance(self._rows, tf.distribute.DistributedValues):
+            # A per-replica variable takes whole assignments only (no scatter in replica context).
+            self._rows.assign(tf.tensor_scatter_nd_update(self._rows, index, update))
+        else:
+            self._rows.scatter_nd_update(index, update)  # in place: one kernel
         return result[0]
 
     # -- on the host ----------------------------------------------------------------------------
-    def read(self, after: int) -> list[tuple[int, np.ndarray]]:
-        """The ``(step, row)`` pairs of the steps after `after` still in the buffer, by step."""
-        local = self.model.distribute_strategy.experimental_local_results
-        steps = local(self._steps)[0].numpy()
-        rows = local(self._rows)[0].numpy()
-        order = np.argsort(steps)
-        return [(int(steps[i]), rows[i]) for i in order if steps[i] > after]
+    def read(self, after: int, until: int) -> list[tuple[int, np.ndarray]]:
+        """``(step, row)`` of steps ``after + 1 … until`` (the last `capacity` of them: the
+        ones still in the buffer), by step."""
+        rows = self.model.distribute_strategy.experimental_local_results(self._rows)[0].numpy()
+        first = max(after + 1, until - self.capacity + 1)
+        return [(step, rows[(step - 1) % self.capacity]) for step in range(first, until + 1)]
 
     def attach(self) -> StepProbe:
         """Wraps the optimizer's ``apply`` (once per optimizer) and rebuilds the train function."""

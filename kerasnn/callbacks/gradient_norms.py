@@ -137,28 +137,36 @@ class GradientNorms(StepFigures):
         if replicas_in_sync() > 1:  # the gradient applied is the sum over the replicas
             summed = sum_over_replicas([*dense, *extra])
             dense, extra = summed[: len(dense)], summed[len(dense) :]
-        squares = [tf.zeros((), tf.float32)] * (len(self._variables) + 1)
+        # Halved squared norms (tf.nn.l2_loss: one kernel per tensor); doubled on the host.
+        halves: list[Any] = [0.0] * (len(self._variables) + 1)
         for (_, variable), g in zip(pairs, dense, strict=True):
             i = position.get(id(variable), len(self._variables))
-            squares[i] = squares[i] + tf.reduce_sum(tf.square(g))
+            halves[i] = (
+                tf.nn.l2_loss(g) if isinstance(halves[i], float) else halves[i] + tf.nn.l2_loss(g)
+            )
         if self._clipping:
-            clipped_square = tf.add_n([tf.reduce_sum(tf.square(g)) for g in extra[:-1]])
-            squares += [clipped_square, tf.cast(extra[-1] > 0, tf.float32)]
-        row = tf.stack(squares)
+            clipped_half = tf.add_n([tf.nn.l2_loss(g) for g in extra[:-1]])
+            halves += [clipped_half, tf.cast(extra[-1] > 0, tf.float32) / 2]
+        row = tf.stack([tf.constant(h, tf.float32) if isinstance(h, float) else h for h in halves])
         apply()
         return row
 
     def _figures(self, row: np.ndarray) -> dict[str, float]:
-        row = row.astype(np.float64)
+        return self._figures_of(row[np.newaxis])[0]
+
+    def _figures_of(self, rows: np.ndarray) -> list[dict[str, float]]:
+        squares = 2 * rows  # the graph wrote halved squares (and the clipping flag halved)
         n = len(self._variables)
-        norms = {"grad_norm": float(np.sqrt(row[: n + 1].sum()))}
+        names, columns = ["grad_norm"], [np.sqrt(squares[:, : n + 1].sum(axis=1))]
         if self.per_layer:
             for name, ids in self._groups:
-                norms[f"grad_norm/{name}"] = float(np.sqrt(row[ids].sum()))
+                names.append(f"grad_norm/{name}")
+                columns.append(np.sqrt(squares[:, ids].sum(axis=1)))
         if self._clipping:
-            norms["grad_norm_clipped"] = float(np.sqrt(row[n + 1]))
-            norms["clipped"] = float(row[n + 2])
-        return norms
+            names += ["grad_norm_clipped", "clipped"]
+            columns += [np.sqrt(squares[:, n + 1]), squares[:, n + 2]]
+        table = np.stack(columns, axis=1).tolist()
+        return [dict(zip(names, values, strict=True)) for values in table]
 
     def get_config(self) -> dict[str, Any]:
         return {
