@@ -138,16 +138,14 @@ class GradientNorms(StepFigures):
             summed = sum_over_replicas([*dense, *extra])
             dense, extra = summed[: len(dense)], summed[len(dense) :]
         # Halved squared norms (tf.nn.l2_loss: one kernel per tensor); doubled on the host.
-        halves: list[Any] = [0.0] * (len(self._variables) + 1)
+        # Variables without a gradient stay 0; any the model does not list go in the last slot.
+        halves: list[list[tf.Tensor]] = [[] for _ in range(len(self._variables) + 1)]
         for (_, variable), g in zip(pairs, dense, strict=True):
-            i = position.get(id(variable), len(self._variables))
-            halves[i] = (
-                tf.nn.l2_loss(g) if isinstance(halves[i], float) else halves[i] + tf.nn.l2_loss(g)
-            )
+            halves[position.get(id(variable), len(self._variables))].append(tf.nn.l2_loss(g))
         if self._clipping:
-            clipped_half = tf.add_n([tf.nn.l2_loss(g) for g in extra[:-1]])
-            halves += [clipped_half, tf.cast(extra[-1] > 0, tf.float32) / 2]
-        row = tf.stack([tf.constant(h, tf.float32) if isinstance(h, float) else h for h in halves])
+            halves.append([tf.nn.l2_loss(g) for g in extra[:-1]])
+            halves.append([tf.cast(extra[-1] > 0, tf.float32) / 2])
+        row = tf.stack([tf.add_n(h) if h else tf.zeros((), tf.float32) for h in halves])
         apply()
         return row
 
