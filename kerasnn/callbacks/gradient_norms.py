@@ -149,9 +149,6 @@ class GradientNorms(StepFigures):
         apply()
         return row
 
-    def _figures(self, row: np.ndarray) -> dict[str, float]:
-        return self._figures_of(row[np.newaxis])[0]
-
     def _figures_of(self, rows: np.ndarray) -> list[dict[str, float]]:
         squares = 2 * rows  # the graph wrote halved squares (and the clipping flag halved)
         n = len(self._variables)
