@@ -137,6 +137,41 @@ def test_in_graph_record_is_removed_when_training_raises():
     assert not {"compute_loss", "train_step"} & set(vars(model))
 
 
+class _CountingTraces(keras.Sequential):
+    """A Sequential whose train step counts its Python calls: one per trace of the train
+    function (and per eager step)."""
+
+    traces = 0
+
+    def train_step(self, *args, **kwargs):
+        type(self).traces += 1
+        return super().train_step(*args, **kwargs)
+
+
+def test_the_checked_train_function_is_kept_between_fits():
+    """A second kerasnn.fit of the same model reuses the traced train function (no retrace,
+    no XLA recompile) and still finds the exact step."""
+    x, y = _regression()
+    model = _CountingTraces([keras.Input((D,)), keras.layers.Dense(1)], name="counting")
+    knn.compile(model, "sgd", learning_rate=0.05)
+    _fit(model, (x, y), epochs=2, steps_per_execution=3)
+    traced = _CountingTraces.traces
+    assert traced >= 1
+    again = _fit(model, (x, y), epochs=2, steps_per_execution=3)
+    assert _CountingTraces.traces == traced and again.stop_reason == "completed"
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)  # plain Keras too
+    assert _CountingTraces.traces == traced
+    # Diverging in the same train function: the first bad step is still exact.
+    model.set_weights([np.zeros((D, 1), "float32"), np.zeros((1,), "float32")])
+    model.optimizer.learning_rate.assign(1.5)
+    model.optimizer.iterations.assign(0)
+    traced = _CountingTraces.traces
+    where = _fit(model, (x, y), steps_per_execution=3).non_finite_loss
+    assert _CountingTraces.traces == traced
+    assert (where.epoch, where.step, where.global_step, where.exact) == (6, 5, 45, True)
+    assert not {"compute_loss", "train_step"} & set(vars(model))
+
+
 def test_only_losses_computed_in_train_steps_are_checked():
     """A callback's own non-finite compute_loss (a probe batch of its own) is not
     a training step: training goes on."""

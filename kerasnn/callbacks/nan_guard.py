@@ -130,14 +130,20 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
     def watch(self, model: keras.Model) -> Iterator[NaNGuard]:
         """Makes every training step of `model` check its batch loss, for the exact step.
 
-        Wraps ``model.train_step`` and ``model.compute_loss`` (which Keras's train step calls
-        once per step) so that a non-finite loss computed *inside a train step* writes that
-        step's ``optimizer.iterations`` into a scalar variable, if none was written before.
-        Other calls of ``compute_loss`` (evaluation, a callback's own probe batch) are not
-        checked. A normal step costs one finiteness check and a conditional: ~1% of the step
-        of a 16-unit MLP on this CPU, less for bigger models; the loss, gradients and updates
-        are exactly those without the wrapper. The train function is rebuilt on entry and on
-        exit, and both methods are put back on exit.
+        Trains through a ``train_step`` wrapper that, while a train step runs (is traced),
+        checks the loss ``model.compute_loss`` returns (Keras's train step calls it once per
+        step): a non-finite one writes that step's ``optimizer.iterations`` into a scalar
+        variable, if none was written before. Other calls of ``compute_loss`` (evaluation, a
+        callback's own probe batch) are not checked. A normal step costs one finiteness check
+        and a conditional: ~1% of the step of a 16-unit MLP on this CPU, less for bigger
+        models; the loss, gradients and updates are exactly those without the wrapper.
+
+        The check is made once per model: the train function built with it is kept after
+        `watch` ends (it still checks, and nothing reads the record), so that the next `watch`
+        of the same model reuses it instead of tracing (and, with XLA, compiling) the train
+        step again. It is rebuilt only when something else rebuilt the train function
+        (``compile``, a new ``steps_per_execution``). The model's methods are its own again on
+        exit.
 
         Args:
             model: the compiled model about to be trained.
@@ -148,63 +154,23 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
         if model.optimizer is None:
             yield self
             return
-        names = ("train_step", "compute_loss")
-        originals = {name: getattr(model, name) for name in names}
-        own = {name: vars(model).get(name) for name in names}  # instance attributes, if any
-        with model.distribute_strategy.scope():
-            # One copy per replica (each replica checks its own batch); read per replica.
-            per_replica = {
-                "synchronization": tf.VariableSynchronization.ON_READ,
-                "aggregation": tf.VariableAggregation.ONLY_FIRST_REPLICA,
-                "trainable": False,
-            }
-            first = tf.Variable(tf.constant(-1, tf.int64), name="first_bad_step", **per_replica)
-            value = tf.Variable(tf.constant(0.0, tf.float32), name="first_bad_loss", **per_replica)
-        iterations = model.optimizer.iterations
-        depth = 0  # > 0 while a train step runs (is traced, in graph mode)
-
-        @functools.wraps(originals["train_step"])
-        def train_step(*args: Any, **kwargs: Any) -> Any:
-            nonlocal depth
-            depth += 1
-            try:
-                return originals["train_step"](*args, **kwargs)
-            finally:
-                depth -= 1
-
-        @functools.wraps(originals["compute_loss"])
-        def compute_loss(*args: Any, **kwargs: Any) -> Any:
-            loss = originals["compute_loss"](*args, **kwargs)
-            if depth > 0:
-                # A normal step runs only the check; the record runs once it fails. The
-                # gradient is of `loss` alone: nothing here is on its path.
-                finite = tf.math.is_finite(loss)
-                if finite.shape.rank != 0:  # a custom compute_loss's non-scalar loss
-                    finite = tf.reduce_all(finite)
-                tf.cond(finite, lambda: tf.constant(False), lambda: record(loss))
-            return loss
-
-        def record(loss: tf.Tensor) -> tf.Tensor:
-            new = tf.less(first, 0)
-            first.assign(tf.where(new, tf.cast(iterations, tf.int64), first))
-            bad = tf.cast(tf.reduce_sum(loss), tf.float32)  # the loss itself when a scalar
-            value.assign(tf.where(new, bad, value))
-            return tf.constant(True)
-
-        object.__setattr__(model, "train_step", train_step)
-        object.__setattr__(model, "compute_loss", compute_loss)
-        self._record = (first, value)
-        model.make_train_function(force=True)
+        check = _LossCheck.of(model)
+        own = vars(model).get("train_step")  # an instance attribute, if any
+        object.__setattr__(model, "train_step", check.train_step)
+        if model.train_function is None or model.train_function is not check.train_function:
+            model.make_train_function(force=True)
+        self._record = (check.first, check.value)
         try:
             yield self
         finally:
-            for name in names:
-                if own[name] is None:
-                    object.__delattr__(model, name)
-                else:
-                    object.__setattr__(model, name, own[name])
+            # Rebuilt while the wrapper was the model's train step (e.g. by a step probe):
+            # checked all the same.
+            check.train_function = model.train_function
+            if own is None:
+                object.__delattr__(model, "train_step")
+            else:
+                object.__setattr__(model, "train_step", own)
             self._record = None
-            model.make_train_function(force=True)
 
     def _recorded(self) -> tuple[int, float] | None:
         """``(optimizer.iterations before the step, batch loss)`` of the first bad step."""
@@ -328,3 +294,73 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
         floating = (v for v in values if np.issubdtype(v.dtype, np.floating))
         if all(np.isfinite(v).all() for v in floating):
             self._state, self._state_epoch = values, epoch
+
+
+class _LossCheck:
+    """One model's in-graph loss check (`NaNGuard.watch`): the record variables, the wrapped
+    train step, and the train function last built with it. Kept on the model itself."""
+
+    ATTRIBUTE = "_kerasnn_loss_check"
+
+    def __init__(self, model: keras.Model) -> None:
+        with model.distribute_strategy.scope():
+            # One copy per replica (each replica checks its own batch); read per replica.
+            per_replica = {
+                "synchronization": tf.VariableSynchronization.ON_READ,
+                "aggregation": tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                "trainable": False,
+            }
+            self.first = tf.Variable(
+                tf.constant(-1, tf.int64), name="first_bad_step", **per_replica
+            )
+            self.value = tf.Variable(
+                tf.constant(0.0, tf.float32), name="first_bad_loss", **per_replica
+            )
+        self.train_function: Any = None
+        step = model.train_step
+        first, value = self.first, self.value
+
+        @functools.wraps(step)
+        def train_step(*args: Any, **kwargs: Any) -> Any:
+            # Runs when the train function is traced: the step's compute_loss is checked.
+            own = vars(model).get("compute_loss")
+            compute_loss = model.compute_loss
+
+            @functools.wraps(compute_loss)
+            def checked(*args: Any, **kwargs: Any) -> Any:
+                loss = compute_loss(*args, **kwargs)
+                # A normal step runs only the check; the record runs once it fails. The
+                # gradient is of `loss` alone: nothing here is on its path.
+                finite = tf.math.is_finite(loss)
+                if finite.shape.rank != 0:  # a custom compute_loss's non-scalar loss
+                    finite = tf.reduce_all(finite)
+                tf.cond(finite, lambda: tf.constant(False), lambda: record(loss))
+                return loss
+
+            object.__setattr__(model, "compute_loss", checked)
+            try:
+                return step(*args, **kwargs)
+            finally:
+                if own is None:
+                    object.__delattr__(model, "compute_loss")
+                else:
+                    object.__setattr__(model, "compute_loss", own)
+
+        def record(loss: tf.Tensor) -> tf.Tensor:
+            new = tf.less(first, 0)
+            iterations = tf.cast(model.optimizer.iterations, tf.int64)
+            first.assign(tf.where(new, iterations, first))
+            bad = tf.cast(tf.reduce_sum(loss), tf.float32)  # the loss itself when a scalar
+            value.assign(tf.where(new, bad, value))
+            return tf.constant(True)
+
+        self.train_step = train_step
+
+    @classmethod
+    def of(cls, model: keras.Model) -> _LossCheck:
+        """The model's check, made at its first `NaNGuard.watch`."""
+        check = vars(model).get(cls.ATTRIBUTE)
+        if check is None:
+            check = cls(model)
+            object.__setattr__(model, cls.ATTRIBUTE, check)  # not a tracked Keras attribute
+        return check

@@ -91,7 +91,8 @@ def lr_find(
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
+        .prefetch(2)
+        .with_options(training.pipeline_options())  # no autotuning: see pipeline_options
     )
     snapshot = Snapshot(model)
     try:

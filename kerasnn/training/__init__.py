@@ -17,7 +17,9 @@ from kerasnn.training._evaluate import evaluate as evaluate
 from kerasnn.training._fit import fit as fit
 from kerasnn.training._pipeline import EVAL_BATCH_SIZE as EVAL_BATCH_SIZE
 from kerasnn.training._pipeline import MAX_STEPS_PER_EXECUTION as MAX_STEPS_PER_EXECUTION
+from kerasnn.training._pipeline import array_batches as array_batches
 from kerasnn.training._pipeline import auto_steps_per_execution as auto_steps_per_execution
+from kerasnn.training._pipeline import pipeline_options as pipeline_options
 from kerasnn.training._tasks import default_loss as default_loss
 from kerasnn.training._tasks import default_metrics as default_metrics
 from kerasnn.training._tasks import infer_task as infer_task
@@ -31,6 +33,7 @@ __all__ = [
     "ArrayPair",
     "Data",
     "FitResult",
+    "array_batches",
     "arrays",
     "auto_steps_per_execution",
     "check_data",
@@ -40,5 +43,6 @@ __all__ = [
     "evaluate",
     "fit",
     "infer_task",
+    "pipeline_options",
     "task_of",
 ]

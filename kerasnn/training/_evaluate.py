@@ -6,7 +6,7 @@ import keras
 
 from kerasnn._validation import positive_int
 from kerasnn.training._data import Data, arrays, check_data
-from kerasnn.training._pipeline import EVAL_BATCH_SIZE
+from kerasnn.training._pipeline import EVAL_BATCH_SIZE, array_batches
 
 __all__ = ["evaluate"]
 
@@ -36,5 +36,5 @@ def evaluate(model: keras.Model, data: Data, *, batch_size: int = EVAL_BATCH_SIZ
     positive_int("batch_size", batch_size)
     x, y = arrays(data, "test")
     check_data(model, x, y, "data")
-    results = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    results = model.evaluate(array_batches(x, y, batch_size), verbose=0, return_dict=True)
     return {k: float(v) for k, v in results.items()}

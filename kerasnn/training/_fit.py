@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from kerasnn import callbacks as callback_registry
 from kerasnn import data_formats, schedules
+from kerasnn._seeding import seed_everything
 from kerasnn._validation import fraction, positive_int
 from kerasnn.callbacks import EarlyStopping, NaNGuard, UpdateRatios
 from kerasnn.datasets import Dataset, split
@@ -151,7 +152,7 @@ def fit(
         check_monitor(model, stopper.monitor, (x_val, y_val), extra)
     folder, owns_folder = _open_folder(run_dir, overwrite=overwrite, resume=resume)
 
-    keras.utils.set_random_seed(seed)
+    seed_everything(seed)
     set_steps_per_execution(model, steps_per_execution)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False) if shuffle else None
     train_ds = train_pipeline(x, y, batch_size, seed=seed, epoch=epoch)

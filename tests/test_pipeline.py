@@ -1,0 +1,77 @@
+"""fit's input pipeline: each epoch a seeded permutation cut into batches, no tf.data autotuning;
+and the seeding that does not clear TensorFlow's caches again for the same seed."""
+
+import random
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasnn._seeding import seed_everything
+from kerasnn.training._pipeline import EVAL_BATCH_SIZE, train_pipeline, validation_pipeline
+
+N, D = 103, 4  # 103 = 12 batches of 8 and one of 7
+
+
+def _arrays():
+    x = np.arange(N * D, dtype="float32").reshape(N, D)  # row i holds 4i..4i+3
+    return x, np.arange(N)
+
+
+def _epoch(ds):
+    return [(bx, by) for bx, by in ds.as_numpy_iterator()]
+
+
+def test_each_epoch_is_a_permutation_in_batches_fixed_by_seed_and_epoch():
+    x, y = _arrays()
+    epoch = tf.Variable(0, dtype=tf.int64)
+    ds = train_pipeline(x, y, 8, seed=3, epoch=epoch)
+    assert ds.cardinality() == 13 and not ds.options().autotune.enabled
+    orders = []
+    for e in range(3):
+        epoch.assign(e)
+        batches = _epoch(ds)
+        assert [len(by) for _, by in batches] == [8] * 12 + [7]
+        order = np.concatenate([by for _, by in batches])
+        np.testing.assert_array_equal(np.sort(order), np.arange(N))  # every sample once
+        for bx, by in batches:  # x and y stay paired
+            np.testing.assert_array_equal(bx, x[by])
+        orders.append(order)
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
+    # Another pipeline (another iterator, as a resumed run opens): the same batches per epoch.
+    again = tf.Variable(1, dtype=tf.int64)
+    same = np.concatenate([by for _, by in _epoch(train_pipeline(x, y, 8, seed=3, epoch=again))])
+    np.testing.assert_array_equal(same, orders[1])
+    other = tf.Variable(1, dtype=tf.int64)
+    seeded = train_pipeline(x, y, 8, seed=4, epoch=other)
+    assert not np.array_equal(np.concatenate([by for _, by in _epoch(seeded)]), orders[1])
+
+
+def test_without_shuffle_the_batches_are_the_arrays_in_order():
+    x, y = _arrays()
+    batches = _epoch(train_pipeline(x, y, 8, seed=0, epoch=None))
+    np.testing.assert_array_equal(np.concatenate([bx for bx, _ in batches]), x)
+    np.testing.assert_array_equal(np.concatenate([by for _, by in batches]), y)
+
+
+def test_validation_batches_are_at_least_the_evaluation_batch():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((2500, D), dtype=np.float32), rng.integers(0, 3, 2500)
+    batches = _epoch(validation_pipeline(x, y, 32))
+    assert [len(by) for _, by in batches] == [EVAL_BATCH_SIZE, EVAL_BATCH_SIZE, 452]
+    np.testing.assert_array_equal(np.concatenate([bx for bx, _ in batches]), x)
+    assert validation_pipeline(None, None, 32) is None
+
+
+@pytest.mark.parametrize("seed", [0, 12345])
+def test_seeding_again_with_the_same_seed_reseeds_python_and_numpy(seed):
+    seed_everything(seed + 1)
+    assert tf.compat.v1.get_seed(0)[0] == seed + 1  # another seed: TensorFlow seeded
+    seed_everything(seed)
+    assert tf.compat.v1.get_seed(0)[0] == seed
+    first = (random.random(), np.random.random(), tf.random.stateless_uniform([2], [seed, 0]))
+    seed_everything(seed)  # the same seed: Python and NumPy start over
+    second = (random.random(), np.random.random(), tf.random.stateless_uniform([2], [seed, 0]))
+    assert first[:2] == second[:2]
+    np.testing.assert_array_equal(first[2], second[2])
+    assert tf.compat.v1.get_seed(0)[0] == seed
