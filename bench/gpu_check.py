@@ -23,9 +23,9 @@ What is checked (each a small function returning a dict; `main` prints ONE JSON 
     conv(32)-pool-conv(64)-pool-dense(128), dropout 0.3, Adam 1e-3, batch 32).
 
   ``--rounds`` rounds, each time one `kerasnn.fit` of every configuration of the arm in turn,
-  so a slow spell hits them alike. Each fit runs one more epoch than it times: `kerasnn.fit`
-  rebuilds the train function on every call, so its first epoch traces the graph again (and
-  recompiles it with XLA); that epoch is reported apart (``first_epoch_s``), and samples/s is
+  so a slow spell hits them alike. Each fit runs one more epoch than it times: the first fit of
+  a model traces its train function (and compiles it with XLA), and every call's first epoch
+  opens the input iterator; that epoch is reported apart (``first_epoch_s``), and samples/s is
   ``epochs x samples / seconds of the later epochs`` of the median round. Ratios: mixed over
   float32 (per XLA setting) and XLA over no XLA (per dtype), of the medians.
 - ``mirrored``: ``kerasnn.devices.strategy("mirrored")`` over the visible GPUs: replicas,
@@ -168,9 +168,9 @@ def fit_options(batch_size: int, epochs: int) -> dict[str, Any]:
 def timed_fit(model: keras.Model, data: Arrays, batch_size: int, epochs: int) -> Round:
     """One `kerasnn.fit` of ``1 + epochs`` epochs: the first is left out of the timing.
 
-    `kerasnn.fit` rebuilds the model's train function on every call (its `NaNGuard` wraps the
-    train step), so each call's first epoch traces the graph again and, with
-    ``jit_compile=True``, recompiles it with XLA: an earlier warm-up fit would not help.
+    The first `kerasnn.fit` of a model traces its train function (with ``jit_compile=True``,
+    compiles it with XLA); later calls reuse it. Leaving every call's first epoch out keeps
+    the first round comparable with the others.
 
     Returns:
         ``(seconds of the epochs after the first, seconds of the first epoch)``.
@@ -190,7 +190,7 @@ def alternate(runs: dict[str, Callable[[], Round]], rounds: int) -> dict[str, li
 
 
 def samples_per_s(rounds: Sequence[Round], n_samples: int, epochs: int) -> dict[str, Any]:
-    """Median-round throughput, every round's, and the median first epoch (graph rebuild)."""
+    """Median-round throughput, every round's, and the median first epoch."""
     rates = [epochs * n_samples / timed for timed, _ in rounds]
     return {
         "samples_per_s": round(statistics.median(rates)),
@@ -318,7 +318,7 @@ def throughput(arm: Arm, rounds: int, caught: list[str]) -> dict[str, Any]:
     Returns:
         Per configuration (``float32``, ``float32_xla``, ``mixed_float16``,
         ``mixed_float16_xla``) its median samples/s, every round's, and the median first
-        epoch (left out: graph rebuild and XLA compilation); the speed-up ratios of the
+        epoch (left out: tracing and XLA compilation in the first round); the speed-up ratios of the
         medians; the ``mixed_float16`` model's dtypes (``mixed_float16_dtypes``).
     """
     runs: dict[str, Callable[[], Round]] = {}

@@ -87,6 +87,7 @@ FLOPS_PER_SAMPLE = 3 * 2 * sum(n_in * n_out for n_in, n_out in LAYER_SHAPES)
 FLOPS_FORMULA = "3 * 2 * (784*512 + 512*512 + 512*10)"
 MATMUL_SIZE = 2048
 TARGET_FRACTION = 0.5
+TARGET_OF_CEILING = 0.9
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -294,6 +295,21 @@ def figures(
     return out
 
 
+def ceiling_fraction(results: dict[str, dict]) -> dict[str, float] | None:
+    """kerasnn's samples/s over ``tf_loop_rmsprop_dropout``'s: of the medians, of the bests, and
+    the median of the per-round ratios (each round's two fits run back to back)."""
+    ceiling = results.get("tf_loop_rmsprop_dropout")
+    if ceiling is None:
+        return None
+    ours = results["kerasnn"]
+    per_round = [c / k for k, c in zip(ours["fit_s_rounds"], ceiling["fit_s_rounds"], strict=True)]
+    return {
+        "median": round(ours["samples_per_s"] / ceiling["samples_per_s"], 3),
+        "best": round(ours["samples_per_s_best"] / ceiling["samples_per_s_best"], 3),
+        "median_of_rounds": round(statistics.median(per_round), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=1, help="epochs per timed fit (default 1)")
@@ -371,6 +387,10 @@ def main() -> None:
         "forward_matmuls_batch128_gflops": forward_matmul_gflops(200 if not args.quick else 20),
         "arms": results,
         "kerasnn_vs_raw_speedup": round(results["raw"]["fit_s"] / results["kerasnn"]["fit_s"], 3),
+        # The issue's figure: kerasnn's samples/s over the ceiling's for the same network
+        # (dropout, fused RMSprop), medians of the same alternating rounds; target >= 0.9.
+        "kerasnn_fraction_of_tf_loop": ceiling_fraction(results),
+        "target_fraction_of_tf_loop": TARGET_OF_CEILING,
         "target_fraction_of_matmul_limit": TARGET_FRACTION,
         "target_met": kerasnn_fraction >= TARGET_FRACTION,
         **environment(load_before),
