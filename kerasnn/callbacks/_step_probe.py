@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["Measure", "StepProbe", "innermost_optimizer", "layer_groups"]
+__all__ = ["Measure", "StepProbe", "innermost_optimizer", "layer_groups", "per_replica_variable"]
 
 # measure(grads, variables, apply) -> float32 vector of the probe's width; it calls `apply()`
 # exactly once (the optimizer's update) and may read the variables before and after.
@@ -93,6 +93,19 @@ def _probed_apply(optimizer: Any, original: Callable[..., Any]) -> Callable[...,
     return apply
 
 
+def per_replica_variable(model: keras.Model, initial: tf.Tensor, name: str) -> tf.Variable:
+    """A non-trainable variable with one copy per replica of the model's strategy, each
+    written by its own replica inside the train step; reads give the first replica's."""
+    with model.distribute_strategy.scope():
+        return tf.Variable(
+            initial,
+            name=name,
+            synchronization=tf.VariableSynchronization.ON_READ,
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            trainable=False,
+        )
+
+
 class StepProbe:
     """One measurement per optimizer step of `model`, kept in a ring buffer of `capacity` rows.
 
@@ -116,16 +129,10 @@ class StepProbe:
         self._measure = measure
         self.optimizer = innermost_optimizer(model.optimizer)
         self._iterations = self.optimizer.iterations  # before the update: k - 1 at step k
-        with model.distribute_strategy.scope():
-            # One copy per replica, written in replica context; the first replica's is read.
-            per_replica = {
-                "synchronization": tf.VariableSynchronization.ON_READ,
-                "aggregation": tf.VariableAggregation.ONLY_FIRST_REPLICA,
-                "trainable": False,
-            }
-            self._rows = tf.Variable(
-                tf.zeros((self.capacity, width), tf.float32), name="probe_rows", **per_replica
-            )
+        # Written in replica context; the first replica's copy is read.
+        self._rows = per_replica_variable(
+            model, tf.zeros((self.capacity, width), tf.float32), "probe_rows"
+        )
 
     # -- in the graph ---------------------------------------------------------------------------
     def _step(self, grads: list[Any], variables: list[Any], apply: Any) -> Any:

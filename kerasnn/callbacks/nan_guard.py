@@ -13,6 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasnn.callbacks._step_probe import per_replica_variable
+
 __all__ = ["NaNGuard", "NonFiniteLoss"]
 
 
@@ -303,19 +305,9 @@ class _LossCheck:
     ATTRIBUTE = "_kerasnn_loss_check"
 
     def __init__(self, model: keras.Model) -> None:
-        with model.distribute_strategy.scope():
-            # One copy per replica (each replica checks its own batch); read per replica.
-            per_replica = {
-                "synchronization": tf.VariableSynchronization.ON_READ,
-                "aggregation": tf.VariableAggregation.ONLY_FIRST_REPLICA,
-                "trainable": False,
-            }
-            self.first = tf.Variable(
-                tf.constant(-1, tf.int64), name="first_bad_step", **per_replica
-            )
-            self.value = tf.Variable(
-                tf.constant(0.0, tf.float32), name="first_bad_loss", **per_replica
-            )
+        # One copy per replica (each replica checks its own batch); read per replica.
+        self.first = per_replica_variable(model, tf.constant(-1, tf.int64), "first_bad_step")
+        self.value = per_replica_variable(model, tf.constant(0.0, tf.float32), "first_bad_loss")
         self.train_function: Any = None
         step = model.train_step
         first, value = self.first, self.value
