@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from kerasnn._seeding import seed_everything
+from kerasnn.training import _pipeline
 from kerasnn.training._pipeline import EVAL_BATCH_SIZE, train_pipeline, validation_pipeline
 
 N, D = 103, 4  # 103 = 12 batches of 8 and one of 7
@@ -45,6 +46,38 @@ def test_each_epoch_is_a_permutation_in_batches_fixed_by_seed_and_epoch():
     other = tf.Variable(1, dtype=tf.int64)
     seeded = train_pipeline(x, y, 8, seed=4, epoch=other)
     assert not np.array_equal(np.concatenate([by for _, by in _epoch(seeded)]), orders[1])
+
+
+@pytest.mark.parametrize("chunk_batches", [1, 2, 5, 64])
+def test_chunks_cut_the_epoch_order_into_consecutive_batches(monkeypatch, chunk_batches):
+    """However the epoch is split into gathered chunks, batch i holds samples
+    order[8i:8i+8] of the epoch's permutation (the remainder last), one chunk bounded by
+    `CHUNK_BYTES` too."""
+    monkeypatch.setattr(_pipeline, "CHUNK_BATCHES", chunk_batches)
+    x, y = _arrays()
+    for epoch, chunk_bytes in ((0, 2**20), (1, 8 * (D * 4 + 8) * 3)):  # the second: 3 batches
+        monkeypatch.setattr(_pipeline, "CHUNK_BYTES", chunk_bytes)
+        key = tf.constant([5, epoch], tf.int64)
+        order = tf.argsort(tf.random.stateless_uniform([N], seed=key)).numpy()
+        batches = _epoch(train_pipeline(x, y, 8, seed=5, epoch=tf.Variable(epoch, tf.int64)))
+        assert len(batches) == 13
+        for i, (bx, by) in enumerate(batches):
+            np.testing.assert_array_equal(by, order[8 * i : 8 * i + 8])
+            np.testing.assert_array_equal(bx, x[order[8 * i : 8 * i + 8]])
+
+
+def test_whole_batches_have_a_static_shape_when_the_batch_size_divides_the_samples():
+    x, y = _arrays()
+    divided = train_pipeline(x[:96], y[:96], 8, seed=0, epoch=tf.Variable(0, tf.int64))
+    assert divided.element_spec[0].shape.as_list() == [8, D]
+    assert divided.element_spec[1].shape.as_list() == [8]
+    assert len(_epoch(divided)) == 12
+    remainder = train_pipeline(x, y, 8, seed=0, epoch=tf.Variable(0, tf.int64))
+    assert remainder.element_spec[0].shape.as_list() == [None, D]
+    small = _epoch(train_pipeline(x[:5], y[:5], 8, seed=0, epoch=None))  # fewer than a batch
+    assert [len(by) for _, by in small] == [5]
+    options = divided.options()
+    assert not options.experimental_optimization.apply_default_optimizations
 
 
 def test_without_shuffle_the_batches_are_the_arrays_in_order():

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasnn._plain_softmax import plain_softmax
 from kerasnn.callbacks._step_probe import per_replica_variable
 
 __all__ = ["NaNGuard", "NonFiniteLoss"]
@@ -138,7 +139,11 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
         variable, if none was written before. Other calls of ``compute_loss`` (evaluation, a
         callback's own probe batch) are not checked. A normal step costs one finiteness check
         and a conditional: ~1% of the step of a 16-unit MLP on this CPU, less for bigger
-        models; the loss, gradients and updates are exactly those without the wrapper.
+        models; the loss, gradients and updates are exactly those without the wrapper. While
+        traced, the model's softmax outputs are computed with TensorFlow's plain kernels when
+        its loss reads their logits (`kerasnn._plain_softmax`: oneDNN's softmax stalls the
+        step on a busy CPU; only the probabilities the metrics see can differ, in the last
+        bits).
 
         The check is made once per model: the train function built with it is kept after
         `watch` ends (it still checks, and nothing reads the record), so that the next `watch`
@@ -300,7 +305,8 @@ class NaNGuard(keras.callbacks.TerminateOnNaN):
 
 class _LossCheck:
     """One model's in-graph loss check (`NaNGuard.watch`): the record variables, the wrapped
-    train step, and the train function last built with it. Kept on the model itself."""
+    train step (traced with `plain_softmax`), and the train function last built with it. Kept
+    on the model itself."""
 
     ATTRIBUTE = "_kerasnn_loss_check"
 
@@ -331,7 +337,8 @@ class _LossCheck:
 
             object.__setattr__(model, "compute_loss", checked)
             try:
-                return step(*args, **kwargs)
+                with plain_softmax(model):  # oneDNN's softmax waits on the busy cores
+                    return step(*args, **kwargs)
             finally:
                 if own is None:
                     object.__delattr__(model, "compute_loss")
