@@ -53,9 +53,6 @@ def softmax(x: tf.Tensor, axis: int = -1) -> tf.Tensor:
     return out
 
 
-softmax.__name__ = "softmax"  # what kerasnn's task inference and Keras's serializer read
-
-
 def reads_logits(loss: Any) -> bool:
     """Whether a compiled model's `loss` is one that computes from a softmax's logits."""
     name = loss if isinstance(loss, str) else getattr(loss, "__name__", type(loss).__name__)
