@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kerasnn import __version__, _quiet
 from kerasnn.datasets import DatasetDownloadError
+from kerasnn.tuning.settings import TUNERS
 
 __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_OK", "EXIT_TRAINING_FAILED", "main"]
 
@@ -63,6 +64,17 @@ def _check_out(out: str | None, argument: str = "--out") -> None:
             f"Received an invalid value for argument {argument}, expected a folder (new or "
             f"existing); {out} is a file. Received: {argument}={out!r}"
         )
+
+
+def _folds(text: str) -> int:
+    """argparse type: a number of folds, an integer >= 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer K >= 2 (folds). Received: {text!r}")
+    return value
 
 
 def _non_negative_int(text: str) -> int:
@@ -438,10 +450,12 @@ def _lr_find(args: argparse.Namespace) -> int:
 def _add_search(sub: argparse._SubParsersAction, name: str) -> None:
     search = sub.add_parser(
         name,
-        help="random hyperparameter search over a recipe's search: block",
+        help="hyperparameter search (random, grid, Hyperband, Bayesian) over a recipe's space",
         description=(
-            "Random search (KerasTuner) over the space in the recipe's search: block (or the "
-            "builder's ready space). Writes DIR/results.csv and results.json (every trial, "
+            "Search (KerasTuner's random, grid, Hyperband or Bayesian oracle) over the space in "
+            "the recipe's search: block (or the builder's ready space), optionally within a "
+            "time budget, with K-fold scores or a coarse-to-fine second stage. One line per "
+            "trial and per retrained member. Writes DIR/results.csv and results.json (every trial, "
             "failed ones with their reason), results.png, and best.keras: the best "
             "configuration retrained on train+validation and evaluated on the test split. "
             "Distributed: start one --chief and any number of --worker processes sharing DIR "
@@ -465,7 +479,37 @@ def _add_search(sub: argparse._SubParsersAction, name: str) -> None:
     )
     search.add_argument("--overwrite", action="store_true", help="delete a search in --out first")
     search.add_argument(
-        "--grid", action="store_true", help="grid search with the same budget (baseline)"
+        "--tuner",
+        choices=TUNERS,
+        help="KerasTuner's oracle (default: search.tuner, else random); hyperband's max_epochs "
+        "is fit.epochs",
+    )
+    search.add_argument(
+        "--grid", action="store_true", help="grid search with the same budget (--tuner grid)"
+    )
+    search.add_argument(
+        "--time-budget",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="no new trial after SECONDS; the running one stops at an epoch boundary "
+        "(retraining apart; default: search.time_budget)",
+    )
+    search.add_argument(
+        "--cv",
+        type=_folds,
+        metavar="K",
+        help="each trial's objective: the mean over K stratified folds of the training split",
+    )
+    search.add_argument(
+        "--refine",
+        action="store_true",
+        default=None,
+        help="coarse-to-fine: a second stage samples ranges narrowed around the best (random)",
+    )
+    search.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="TensorBoard HParams dashboard in DIR, one run per trial",
     )
     search.add_argument(
         "--ensemble",
@@ -481,7 +525,7 @@ def _add_search(sub: argparse._SubParsersAction, name: str) -> None:
         metavar="HOST:PORT",
         help="the chief's address (with --chief: where it listens), e.g. 10.0.0.1:8000",
     )
-    search.add_argument("--quiet", action="store_true", help="no per-trial tables")
+    search.add_argument("--quiet", action="store_true", help="no per-trial lines")
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -507,7 +551,12 @@ def _search(args: argparse.Namespace) -> int:
             objective=args.objective,
             seed=args.seed,
             directory=args.out,
+            tuner=args.tuner,
             grid=args.grid,
+            time_budget=args.time_budget,
+            cv=args.cv,
+            refine=args.refine,
+            tensorboard=args.tensorboard,
             ensemble=args.ensemble,
             resume=args.resume,
             overwrite=args.overwrite,

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -199,3 +200,44 @@ def test_chief_and_two_workers_share_the_trials(tmp_path):
     assert len(configs) == 4
     assert "4 trials completed" in results[0][0]
     assert (out / "best.keras").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--tuner", "annealing"], "argument --tuner: invalid choice: 'annealing' (choose from"),
+        (["--time-budget", "0"], "argument --time-budget"),
+        (["--time-budget", "-5"], "argument --time-budget"),
+        (["--cv", "1"], "argument --cv: expected an integer K >= 2 (folds). Received: '1'"),
+    ],
+)
+def test_bad_tuner_budget_or_folds_exit_2(tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", _recipe(tmp_path), "--out", str(tmp_path / "s"), *flags])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    if flags[0] == "--tuner":
+        assert "'random', 'grid', 'hyperband', 'bayesian'" in err
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        ({"tuner": "annealing"}, r"search\.tuner, expected one of 'bayesian', 'grid'"),
+        ({"time_budget": 0}, r"search\.time_budget, expected a number of seconds > 0"),
+        ({"cv": 1}, r"search\.cv, expected an integer K >= 2"),
+        ({"tuner": "hyperband", "refine": True}, r"refine, expected it with tuner 'random'"),
+        ({"refine": {"tops": 3}}, r"Unknown recipe key search\.refine\.tops"),
+        ({"hyperband": {"factor": 1}}, r"search\.hyperband\.factor, expected an integer >= 2"),
+    ],
+)
+def test_bad_search_block_settings_exit_2(tmp_path, capsys, block, message):
+    config = yaml.safe_load(Path(_recipe(tmp_path)).read_text())
+    config["search"] |= block
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["search", str(path), "--out", str(tmp_path / "s")]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "s").exists()

@@ -18,7 +18,8 @@ import yaml
 import kerasnn as knn
 from kerasnn.recipe.hypermodel import search
 from kerasnn.tuning import SearchSpace
-from kerasnn.tuning.tuner import _seeded_oracle, trial_seed
+from kerasnn.tuning.oracles import seeded_oracle as _seeded_oracle
+from kerasnn.tuning.oracles import trial_seed
 
 CONTINUOUS = {
     "optimizer.learning_rate": {"log_uniform": [1e-4, 1e-1]},

@@ -10,7 +10,7 @@ import pytest
 import kerasnn as knn
 from kerasnn.recipe.hypermodel import search
 from kerasnn.tuning import ensemble_model
-from kerasnn.tuning.ensemble import _ranked_trials
+from kerasnn.tuning.ensemble import ranked_trials
 
 SPACE = {
     "model.depth": {"int": [1, 2]},
@@ -140,7 +140,7 @@ def test_ties_in_the_objective_are_ranked_by_validation_loss(tmp_path):
     tuner = SimpleNamespace(
         oracle=SimpleNamespace(trials=trials), trial_file=lambda t: tmp_path / f"{t}.json"
     )
-    ranked = [t.trial_id for t in _ranked_trials(tuner, "val_accuracy")]
+    ranked = [t.trial_id for t in ranked_trials(tuner, "val_accuracy")]
     assert ranked == ["02", "01", "00", "03"]  # 0.95 first; the 0.9 ties by loss, none last
     # A minimized objective: the lowest first; val_loss itself needs no tie-break.
-    assert [t.trial_id for t in _ranked_trials(tuner, "val_loss")] == ["00", "01", "03", "02"]
+    assert [t.trial_id for t in ranked_trials(tuner, "val_loss")] == ["00", "01", "03", "02"]

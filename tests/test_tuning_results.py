@@ -63,22 +63,21 @@ def test_plot_uses_log_axes_for_log_sampled_entries(seed0):
 # -- the trials' numbers -----------------------------------------------------------------------
 def test_trials_are_numbered_as_keras_tuner_displays_them(tmp_path_factory):
     result, printed = seed0_search(tmp_path_factory)
-    # KerasTuner's display: "Search: Running Trial #N", then "Trial N Complete [...]" and
-    # "val_accuracy: <score>".
-    running = [int(n) for n in re.findall(r"Running Trial #(\d+)", printed)]
+    # One line per trial, "trial N/3 | val_accuracy <score> (best ...)", numbered from 1 as
+    # KerasTuner's "Trial #N"; then one per retrained member. Plain text: no escape codes.
     shown = {
         int(n): float(score)
-        for n, score in re.findall(
-            r"Trial (\d+) Complete \[[^\]]*\]\s*val_accuracy: (\S+)", printed
-        )
+        for n, score in re.findall(r"^trial (\d+)/3 \| val_accuracy (\S+) ", printed, re.M)
     }
-    assert running == [1, 2, 3] and sorted(shown) == [1, 2, 3]
+    assert sorted(shown) == [1, 2, 3]
+    assert "\x1b" not in printed and "\r" not in printed
     for trial in result.trials:  # results.json's rows (results.csv's too, above)
         assert trial["trial"] == int(trial["trial_id"]) + 1
-        assert shown[trial["trial"]] == trial["val_accuracy"]
+        assert round(trial["val_accuracy"], 4) == shown[trial["trial"]]
     best = result.best
     number = best["trial"]
-    assert shown[number] == best["score"] and number == int(best["trial_id"]) + 1
+    assert round(best["score"], 4) == shown[number] and number == int(best["trial_id"]) + 1
+    assert re.search(rf"^member 1/1 \(trial {number}\) \| \d+ epochs in ", printed, re.M)
     assert f"; best trial {number} val_accuracy {best['score']:.4f}," in result.summary()
     assert [m["trial"] for m in best["members"]] == [number]
     started = (result.directory / "tuner" / "runs-tuner0.jsonl").read_text().splitlines()

@@ -202,14 +202,19 @@ def search(
     directory: str | os.PathLike | None = None,
     space: Any = None,
     fit: Mapping[str, Any] | None = None,
+    tuner: str | None = None,
     grid: bool = False,
+    time_budget: float | None = None,
+    cv: int | None = None,
+    refine: bool | Mapping[str, Any] | None = None,
+    tensorboard: str | os.PathLike | None = None,
     resume: bool = False,
     overwrite: bool = False,
     max_failures: int | None = None,
     ensemble: int | None = None,
     verbose: int = 0,
 ) -> SearchResult:
-    """Runs a random (or grid) hyperparameter search and retrains the best configuration.
+    """Runs a hyperparameter search and retrains the best configuration(s).
 
     Args:
         recipe_or_hypermodel: a `kerasnn.Recipe` (or the path of a YAML recipe) whose
@@ -228,14 +233,32 @@ def search(
             configurations) and every trial's shuffles and split (a HyperModel that does not
             seed its build: its weights too); 0 is a seed like any other. Defaults to the
             recipe's seed (0).
-        directory: the search folder. Defaults to ``runs/<name>-search``
-            (``-grid`` for grid search).
+        directory: the search folder. Defaults to ``runs/<name>-search`` (``-grid``,
+            ``-hyperband``, ``-bayesian`` for those tuners).
         space: a space mapping, a `kerasnn.tuning.SearchSpace` or ``"default"``; overrides
             the recipe's.
         fit: `kerasnn.fit` arguments for every trial (epochs, early_stopping…), on top of the
             recipe's. Defaults to none.
-        grid: grid search (`keras_tuner.oracles.GridSearchOracle`) with the same budget
-            instead of random search, for the lectures' comparison. Defaults to `False`.
+        tuner: ``"random"`` (`keras_tuner.oracles.RandomSearchOracle`), ``"grid"``,
+            ``"hyperband"`` (its ``max_epochs`` is the trials' ``fit.epochs``; the number of
+            trials follows from it) or ``"bayesian"`` (Gaussian-process Bayesian
+            optimization, after ``search.bayesian.initial_points`` random trials, 10 by
+            default). Defaults to ``search.tuner``, else ``"random"``.
+        grid: `True` is ``tuner="grid"``: the lectures' grid baseline. Defaults to `False`.
+        time_budget: seconds for the trials, > 0: no new trial starts once they are spent;
+            the running one stops at its next epoch boundary (its stop reason
+            ``time_budget``). Retraining the best is apart (`SearchResult.retrain_seconds`).
+            Defaults to ``search.time_budget``, else none.
+        cv: K >= 2: each trial's objective is the mean over K stratified folds of the
+            training split (``fold1``… ``foldK``, ``cv_mean``, ``cv_std`` in results.csv);
+            the test split is never seen by the search. Defaults to ``search.cv``, else one
+            validation split.
+        refine: coarse-to-fine (random search): a second stage of trials samples ranges
+            narrowed around the first stage's best (`kerasnn.tuning.Refine`: `True` or a
+            mapping of its arguments); results.csv's ``stage`` says which. Defaults to
+            ``search.refine``, else off.
+        tensorboard: a folder for TensorBoard's HParams dashboard, one run per trial
+            (hyperparameters, objective, per-epoch metrics). Defaults to none.
         resume: continue the interrupted search in `directory`: finished trials are kept, the
             interrupted one is run again. Defaults to `False`.
         overwrite: delete an earlier search in `directory` first. Defaults to `False`.
@@ -247,7 +270,8 @@ def search(
             `best.keras` is `kerasnn.tuning.ensemble_model` of them (their outputs averaged)
             and `best.json` lists each member. Fewer are used when fewer trials completed.
             Defaults to ``search.ensemble``, else 1 (the best configuration alone).
-        verbose: 1 prints KerasTuner's per-trial table. Defaults to 0.
+        verbose: 1 prints one line per trial (trial i/N, objective, time, budget left, its
+            configuration) and per retrained member. Defaults to 0.
 
     Returns:
         A `kerasnn.tuning.SearchResult`. The directory holds `results.csv`, `results.json`,
@@ -266,11 +290,13 @@ def search(
     if isinstance(recipe_or_hypermodel, str | os.PathLike):
         recipe_or_hypermodel = Recipe.from_yaml(recipe_or_hypermodel)
     trials = failures = members = block_objective = None
+    block_settings: dict[str, Any] = {}
     if isinstance(recipe_or_hypermodel, Recipe):
         recipe = recipe_or_hypermodel.resolved()
         block = check_search_block(recipe, probe=_probe)
         trials, failures, members = block.trials, block.max_failures, block.ensemble
         block_objective = block.objective
+        block_settings = dict(block.settings)
         chosen = block.space if space is None else resolve_space(space, recipe, probe=_probe)
         hypermodel: keras_tuner.HyperModel = RecipeHyperModel.from_checked(recipe, chosen, data)
         data = hypermodel.data
@@ -294,7 +320,20 @@ def search(
             "kerasnn Recipe, a recipe path or a keras_tuner.HyperModel. "
             f"Received: recipe_or_hypermodel of type {type(recipe_or_hypermodel)}"
         )
-    suffix = "grid" if grid else "search"
+    chosen_settings = block_settings | {
+        k: v
+        for k, v in (
+            ("tuner", tuner),
+            ("time_budget", time_budget),
+            ("cv", cv),
+            ("refine", refine),
+        )
+        if v is not None
+    }
+    if grid:
+        chosen_settings["tuner"] = "grid" if tuner in (None, "grid", "random") else tuner
+    kind = chosen_settings.get("tuner", "random")
+    suffix = "search" if kind == "random" else kind
     settings = SearchSettings(
         directory=Path(directory) if directory is not None else Path("runs") / f"{name}-{suffix}",
         objective=_first(objective, block_objective, default_objective(data.task)),
@@ -304,9 +343,11 @@ def search(
         max_failures=_first(max_failures, failures, 5),
         ensemble=_first(ensemble, members, 1),
         grid=grid,
+        tensorboard=tensorboard,
         resume=resume,
         overwrite=overwrite,
         verbose=verbose,
+        **chosen_settings,
     )
     hooks: dict[str, Any] = {}
     if isinstance(hypermodel, RecipeHyperModel):

@@ -6,6 +6,12 @@ search:
   max_failures: 5            #   consecutive failed trials that stop the search,
   ensemble: 1                #   how many of the best configurations best.keras averages
   objective: val_accuracy    # a metric name
+  tuner: random              # random | grid | hyperband | bayesian
+  time_budget: 480           # seconds for the trials (retraining apart)
+  cv: 5                      # each trial's objective: the mean over 5 stratified folds
+  refine: true               # coarse-to-fine second stage (or {trials, top, budget_share, margin})
+  hyperband: {factor: 3, iterations: 1}
+  bayesian: {initial_points: 10}
   space: default             # the builder's ready space, or a space mapping
 ```
 
@@ -27,11 +33,26 @@ from typing import Any, Protocol
 from kerasnn import datasets
 from kerasnn._validation import unknown_key
 from kerasnn.tuning.ready import DEFAULT_AUGMENT, DEFAULT_SPACES, IMAGE_AUGMENT
+from kerasnn.tuning.settings import SearchSettings
 from kerasnn.tuning.space import VIRTUAL_KEYS, SearchSpace
 
 __all__ = ["SEARCH_KEYS", "SearchBlock", "check_search_block", "resolve_space"]
 
-SEARCH_KEYS = ("trials", "objective", "space", "max_failures", "ensemble")
+SEARCH_KEYS = (
+    "trials",
+    "objective",
+    "space",
+    "max_failures",
+    "ensemble",
+    "tuner",
+    "time_budget",
+    "cv",
+    "refine",
+    "hyperband",
+    "bayesian",
+)
+HYPERBAND_KEYS = ("factor", "iterations")
+BAYESIAN_KEYS = ("initial_points",)
 
 #: ``probe(config)`` raises `ValueError` when `config` is not a valid recipe mapping
 #: (`kerasnn.recipe.Recipe.check` passes ``lambda c: Recipe.from_dict(c)``).
@@ -58,6 +79,9 @@ class SearchBlock:
         max_failures: consecutive failed trials that stop the search.
         ensemble: how many of the best configurations best.keras averages.
         space: the parsed space (the builder's ready one for ``default`` or no ``space``).
+        settings: the other `kerasnn.tuning.SearchSettings` arguments the block sets
+            (``tuner``, ``time_budget``, ``cv``, ``refine``, ``hyperband_factor``,
+            ``hyperband_iterations``, ``initial_points``), checked.
     """
 
     trials: int | None
@@ -65,6 +89,7 @@ class SearchBlock:
     max_failures: int | None
     ensemble: int | None
     space: SearchSpace
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def check_search_block(recipe: Recipe, *, probe: Probe) -> SearchBlock:
@@ -72,8 +97,10 @@ def check_search_block(recipe: Recipe, *, probe: Probe) -> SearchBlock:
 
     The block holds ``trials`` (a positive integer), ``objective`` (e.g. ``val_accuracy``),
     ``max_failures`` (consecutive failed trials that stop the search), ``ensemble`` (how many
-    of the best configurations are retrained and averaged into best.keras) and ``space`` (a
-    space mapping, or ``default`` for the builder's ready space). All are optional.
+    of the best configurations are retrained and averaged into best.keras), ``space`` (a
+    space mapping, or ``default`` for the builder's ready space), ``tuner``,
+    ``time_budget``, ``cv``, ``refine``, ``hyperband`` and ``bayesian`` (see
+    `kerasnn.tuning.SearchSettings`). All are optional.
 
     Args:
         recipe: a `kerasnn.recipe.Recipe` whose other sections are checked.
@@ -111,7 +138,46 @@ def check_search_block(recipe: Recipe, *, probe: Probe) -> SearchBlock:
         max_failures=block.get("max_failures"),
         ensemble=block.get("ensemble"),
         space=resolve_space(block.get("space", "default"), recipe, probe=probe),
+        settings=_tuner_settings(block),
     )
+
+
+def _tuner_settings(block: Mapping[str, Any]) -> dict[str, Any]:
+    """The block's tuner, budget, folds, refine and tuner options as `SearchSettings`
+    arguments, checked by building the settings once (nothing is written)."""
+    settings: dict[str, Any] = {
+        k: block[k] for k in ("tuner", "time_budget", "cv", "refine") if k in block
+    }
+    for section, keys, names in (
+        (
+            "hyperband",
+            HYPERBAND_KEYS,
+            {"factor": "hyperband_factor", "iterations": "hyperband_iterations"},
+        ),
+        ("bayesian", BAYESIAN_KEYS, {"initial_points": "initial_points"}),
+    ):
+        options = block.get(section) or {}
+        if not isinstance(options, Mapping):
+            raise ValueError(
+                f"Received an invalid value for recipe key search.{section}, expected a "
+                f"mapping of {', '.join(keys)}. Received: {section}={options!r}"
+            )
+        for key, value in options.items():
+            if key not in keys:
+                raise unknown_key(f"search.{section}", key, keys)
+            settings[names[key]] = value
+    try:
+        SearchSettings(directory=".", objective="val_loss", **settings)
+    except ValueError as err:
+        message = str(err).replace("argument ", "recipe key search.", 1)
+        for name, key in (
+            ("hyperband_factor", "hyperband.factor"),
+            ("hyperband_iterations", "hyperband.iterations"),
+            ("initial_points", "bayesian.initial_points"),
+        ):
+            message = message.replace(f"search.{name}", f"search.{key}")
+        raise ValueError(message) from None
+    return settings
 
 
 def resolve_space(space: Any, recipe: Recipe, *, probe: Probe) -> SearchSpace:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from kerasnn import _atomic, _json, training
+from kerasnn.tuning.progress import MemberEpochs, member_line
 from kerasnn.tuning.results import COMPLETED, direction, load_json, trial_number
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from kerasnn.datasets import Dataset
 
-__all__ = ["ensemble_model", "retrain_best"]
+__all__ = ["ensemble_model", "ranked_trials", "retrain_best", "trial_arguments"]
 
 #: ``describe(hyperparameters, fit_result)``: extra fields of a retrained member's record.
 Describe = Callable[[Any, Any], Mapping[str, Any]]
@@ -78,6 +79,21 @@ def ensemble_model(
     return training.compile(model, "adam", loss=loss, metrics=metrics, task=task)
 
 
+def trial_arguments(
+    hypermodel: keras_tuner.HyperModel, hp: Any, base_fit: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A trial's `kerasnn.fit` arguments: `base_fit` (every trial's), then the HyperModel's
+    `fit_arguments(hp)` when it has one; the callbacks of both are kept (base first)."""
+    arguments = dict(base_fit)
+    if hasattr(hypermodel, "fit_arguments"):
+        own = dict(hypermodel.fit_arguments(hp))
+        callbacks = [*arguments.get("callbacks", ()), *(own.pop("callbacks", None) or ())]
+        arguments |= own
+        if callbacks:
+            arguments["callbacks"] = callbacks
+    return arguments
+
+
 def _retrain(
     tuner: Any,
     hypermodel: keras_tuner.HyperModel,
@@ -86,6 +102,7 @@ def _retrain(
     *,
     seed: int,
     base_fit: Mapping[str, Any],
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> tuple[keras.Model, Any]:
     """Retrains a trial's configuration on train+validation for its best epoch count."""
     record = load_json(tuner.trial_file(trial.trial_id)) or {}
@@ -97,17 +114,17 @@ def _retrain(
     # The trial's seed, as in `_Tuner.run_trial`: the retrained model starts from its weights.
     keras.utils.set_random_seed(seed)
     model = hypermodel.build(hp)
-    arguments = dict(base_fit)
-    if hasattr(hypermodel, "fit_arguments"):
-        arguments |= hypermodel.fit_arguments(hp)
+    arguments = trial_arguments(hypermodel, hp, base_fit)
     if epochs is not None:
         arguments["epochs"] = epochs
     arguments |= {"validation_split": 0.0, "early_stopping": False}
+    if callbacks:
+        arguments["callbacks"] = [*arguments.get("callbacks", ()), *callbacks]
     result = training.fit(model, (data.x_train, data.y_train), seed=seed, verbose=0, **arguments)
     return model, result
 
 
-def _ranked_trials(tuner: Any, objective: str) -> list[Any]:
+def ranked_trials(tuner: Any, objective: str) -> list[Any]:
     """The completed trials, best first: by the objective, ties broken by the validation loss.
 
     Validation accuracy on a small validation split takes few distinct values (144 digits:
@@ -126,7 +143,7 @@ def _ranked_trials(tuner: Any, objective: str) -> list[Any]:
         loss = (record.get("best_metrics") or {}).get("val_loss")
         return float(loss) if loss is not None and math.isfinite(loss) else math.inf
 
-    return sorted(done, key=lambda t: (sign * float(t.score), val_loss(t), t.trial_id))
+    return sorted(done, key=lambda t: (sign * float(t.score), val_loss(t), int(t.trial_id)))
 
 
 def retrain_best(
@@ -142,6 +159,7 @@ def retrain_best(
     metrics: Any = None,
     describe: Describe | None = None,
     on_best: OnBest | None = None,
+    verbose: int = 0,
 ) -> dict[str, Any] | None:
     """Retrains the `ensemble` best configurations and writes best.keras and best.json.
 
@@ -164,29 +182,44 @@ def retrain_best(
             Defaults to none.
         on_best: called before best.json is written (`OnBest`), e.g. to export the model.
             Defaults to none.
+        verbose: 1 prints one line per retrained member (`kerasnn.tuning.progress`), and
+            in a terminal its epoch as it goes. Defaults to 0.
 
     Returns:
         best.json's content, or `None` when no trial completed.
     """
-    trials = _ranked_trials(tuner, objective)[:ensemble]
+    trials = ranked_trials(tuner, objective)[:ensemble]
     if not trials:
         return None
     members, records, extras = [], [], []
-    for trial in trials:
-        model, result = _retrain(tuner, hypermodel, trial, data, seed=seed, base_fit=base_fit)
+    for index, trial in enumerate(trials, start=1):
+        live = []
+        if verbose:
+            record = load_json(tuner.trial_file(trial.trial_id)) or {}
+            label = f"member {index}/{len(trials)} (trial {trial_number(trial.trial_id)})"
+            live = [MemberEpochs(label, int(record.get("best_epoch") or 0))]
+        model, result = _retrain(
+            tuner, hypermodel, trial, data, seed=seed, base_fit=base_fit, callbacks=live
+        )
         members.append(model)
         records.append(
             {
                 "trial": trial_number(trial.trial_id),
                 "trial_id": trial.trial_id,
                 "score": float(trial.score),
-                "hyperparameters": dict(trial.hyperparameters.values),
+                "hyperparameters": {
+                    k: v
+                    for k, v in trial.hyperparameters.values.items()
+                    if not k.startswith("tuner/")
+                },
                 "retrain_epochs": result.epochs,
                 "retrain_seconds": result.wall_time,
                 "test_metrics": training.evaluate(model, data),
             }
         )
         extras.append(dict(describe(trial.hyperparameters, result)) if describe else {})
+        if verbose:
+            print(member_line(index, len(trials), records[-1]), flush=True)
     if len(members) == 1:
         model = members[0]
         test_metrics = records[0]["test_metrics"]

@@ -18,6 +18,7 @@ import glob
 import io
 import json
 import os
+import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,15 @@ def read_trials(directory: str | os.PathLike) -> tuple[list[dict[str, Any]], dic
         ``(rows, specs)``: one row per trial (``trial``: its number from 1, ``trial_id``,
         ``status``, ``score``, each
         hyperparameter, ``epochs``, ``best_epoch``, ``seconds``, ``stop_reason``,
-        ``tuner_id``, ``reason``) and ``{name: {"log": bool, "numeric": bool}}``.
+        ``tuner_id``, ``reason``, ``stage``; with cross-validation ``fold1``… ``foldK``,
+        ``cv_mean`` and ``cv_std``; a Hyperband trial's ``bracket``, ``round`` and the trial
+        it ``continues``) and ``{name: {"log": bool, "numeric": bool, "fixed": bool}}``
+        (``fixed``: a `Fixed` hyperparameter, or a choice or range of one value).
     """
     project = Path(directory) / PROJECT
     rows, specs = [], {}
-    for path in sorted(glob.glob(str(project / "trial_*" / "trial.json"))):
+    paths = glob.glob(os.path.join(glob.escape(str(project)), "trial_*", "trial.json"))
+    for path in sorted(paths, key=lambda p: int(Path(p).parent.name.removeprefix("trial_"))):
         trial = load_json(path)
         if trial is None:
             continue
@@ -93,8 +98,17 @@ def read_trials(directory: str | os.PathLike) -> tuple[list[dict[str, Any]], dic
                     for v in config.get("values", [])
                 )
             )
+            fixed = (
+                hp["class_name"] == "Fixed"
+                or (hp["class_name"] == "Choice" and len(config.get("values", [])) < 2)
+                or (
+                    hp["class_name"] in ("Int", "Float")
+                    and config.get("min_value") == config.get("max_value")
+                )
+            )
             specs.setdefault(
-                config["name"], {"log": config.get("sampling") == "log", "numeric": numeric}
+                config["name"],
+                {"log": config.get("sampling") == "log", "numeric": numeric, "fixed": fixed},
             )
         reason = extra.get("reason")
         if reason is None and trial.get("message"):
@@ -114,7 +128,15 @@ def read_trials(directory: str | os.PathLike) -> tuple[list[dict[str, Any]], dic
             "stop_reason": extra.get("stop_reason"),
             "tuner_id": extra.get("tuner_id"),
             "reason": reason if status != COMPLETED else None,
+            "stage": extra.get("stage", 1),
         }
+        for key in ("continues", "bracket", "round"):  # a Hyperband trial's place
+            if extra.get(key) is not None:
+                row[key] = extra[key]
+        folds = extra.get("folds")
+        if folds:
+            row |= {f"fold{i}": score for i, score in enumerate(folds, start=1)}
+            row |= {"cv_mean": statistics.fmean(folds), "cv_std": statistics.pstdev(folds)}
         rows.append(row)
     return rows, specs
 
@@ -130,12 +152,20 @@ def write_results(directory: str | os.PathLike, objective: str | None = None) ->
     meta = load_json(str(directory / "search.json")) or {}
     objective = objective or meta.get("objective", "score")
     hp_names = list(specs)
+    folds = max(
+        (int(k[4:]) for r in rows for k in r if k[:4] == "fold" and k[4:].isdigit()), default=0
+    )
+    cv = [*(f"fold{i}" for i in range(1, folds + 1)), "cv_mean", "cv_std"] if folds else []
+    hyperband = [k for k in ("bracket", "round", "continues") if any(k in r for r in rows)]
     columns = [
         "trial",
         "trial_id",
         "status",
         objective,
+        "stage",
+        *cv,
         *hp_names,
+        *hyperband,
         "epochs",
         "best_epoch",
         "seconds",
@@ -165,8 +195,11 @@ def write_results(directory: str | os.PathLike, objective: str | None = None) ->
 def plot_results(
     rows: list[dict], specs: Mapping[str, Mapping[str, bool]], objective: str, path: os.PathLike
 ) -> Any:
-    """`results.png`: the objective of each completed trial against each hyperparameter.
+    """`results.png`: the objective of each completed trial against each sampled
+    hyperparameter.
 
+    Only hyperparameters that were sampled get a panel: not the fixed ones (a `Fixed`, or a
+    choice or range of one value) nor those no completed trial used (a condition never met).
     Log-sampled hyperparameters get a log x axis; choices of strings/booleans are placed at
     their option's position. The title counts the failed trials and names the best one (red
     star) by its number.
@@ -179,7 +212,11 @@ def plot_results(
     from kerasnn import plots  # noqa: F401  (selects matplotlib's Agg backend)
 
     done = [r for r in rows if r["status"] == COMPLETED and r["score"] is not None]
-    names = list(specs)
+    names = [
+        n
+        for n, spec in specs.items()
+        if not spec.get("fixed") and any(r.get(n) is not None for r in done)
+    ]
     cols = min(4, max(1, len(names)))
     nrows = max(1, -(-len(names) // cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.2 * nrows), squeeze=False)
@@ -231,6 +268,11 @@ class SearchResult:
             retraining; ``members``: one record per retrained configuration, several with
             ``ensemble``), or `None` (no completed trial, or a worker).
         role: ``"local"``, ``"chief"`` or ``"worker"``.
+        tuner: ``"random"``, ``"grid"``, ``"hyperband"`` or ``"bayesian"``.
+        stopped_by: ``"time_budget"`` when the time budget ended the search, else `None`.
+        time_budget: the budget in seconds, or `None`.
+        search_seconds: the trials' wall time in this process (retraining apart).
+        retrain_seconds: the wall time of retraining the best configuration(s).
     """
 
     directory: Path
@@ -239,6 +281,11 @@ class SearchResult:
     trials: list[dict[str, Any]]
     best: dict[str, Any] | None
     role: str
+    tuner: str = "random"
+    stopped_by: str | None = None
+    time_budget: float | None = None
+    search_seconds: float | None = None
+    retrain_seconds: float | None = None
 
     @property
     def completed(self) -> int:
@@ -251,9 +298,12 @@ class SearchResult:
         return sum(t["status"] == FAILED for t in self.trials)
 
     def summary(self) -> str:
-        """One line: trials completed and failed, the best trial (numbered as KerasTuner's
-        ``Trial #N``) and its test metrics, the folder."""
+        """One line: trials completed and failed (and whether the time budget ended the
+        search), the best trial (numbered as KerasTuner's ``Trial #N``) and its test metrics,
+        the trials' and the retraining's times, the folder."""
         line = f"{self.completed} trials completed, {self.failed} failed"
+        if self.stopped_by == "time_budget":
+            line += f" (the time budget of {self.time_budget:g} s ended the search)"
         if self.best is not None:
             test = ", ".join(f"{k} {v:.4f}" for k, v in self.best["test_metrics"].items())
             members = self.best.get("members") or []
@@ -264,4 +314,8 @@ class SearchResult:
                 f"; best trial {self.best['trial']} {self.objective} "
                 f"{self.best['score']:.4f}, {what} -> test: {test}"
             )
+        if self.search_seconds is not None:
+            line += f" | trials {self.search_seconds:.0f} s"
+            if self.retrain_seconds is not None and self.best is not None:
+                line += f", retraining {self.retrain_seconds:.0f} s"
         return f"{line} | {self.directory}"

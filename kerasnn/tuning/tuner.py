@@ -1,21 +1,20 @@
-"""The search engine: random (or grid) search on KerasTuner, made dependable.
+"""The search engine: KerasTuner's random, grid, Hyperband and Bayesian search, made dependable.
 
-KerasTuner's `RandomSearchOracle` / `GridSearchOracle` choose the configurations and keep the
-trial state; kerasnn supplies the trial (the kerasnn fit path: seeded build, stratified
-validation split, early stopping with best-weight restore, NaN stop), and what surrounds the
-search. `run_search` takes any `keras_tuner.HyperModel` whose `build(hp)` returns a compiled
-model (and, optionally, `fit_arguments(hp)`), a loaded dataset and `SearchSettings`;
-`kerasnn.search` (`kerasnn.recipe.hypermodel`) is the user-facing call that reads a recipe.
+KerasTuner's oracles (`kerasnn.tuning.oracles`) choose the configurations and keep the trial
+state; kerasnn supplies the trial (the kerasnn fit path: seeded build, stratified validation
+split or K stratified folds, early stopping with best-weight restore, NaN stop, a resumable run
+folder per fit: `kerasnn.tuning.trial_run`), and what surrounds the search. `run_search` takes
+any `keras_tuner.HyperModel` whose `build(hp)` returns a compiled model (and, optionally,
+`fit_arguments(hp)`), a loaded dataset and `SearchSettings`; `kerasnn.search`
+(`kerasnn.recipe.hypermodel`) is the user-facing call that reads a recipe.
 
-- the seed is honoured exactly, 0 included (KerasTuner's oracle turns a falsy seed into a random
-  one; kerasnn sets the oracle's seed back through its public `get_state`/`set_state`);
-- each trial samples from its own seed, a hash of (search seed, trial id) (`trial_seed`):
-  KerasTuner's oracle draws value k of a search from seed + k, so seeds s and s + 1 would
-  sample shifted copies of one stream; here different seeds give independent configurations,
-  and the same seed the same ones — after a resume too (a trial samples from its own seed,
-  whatever ran before). Random search draws a trial's values in an order of its own (parents
-  before the entries conditional on them, then by name), so the order a space's keys (or a
-  HyperModel's hyperparameters) are declared in does not change what is sampled;
+- the seed is honoured exactly and different seeds sample independent configurations
+  (`kerasnn.tuning.oracles`);
+- a time budget stops the search: no new trial starts once it is spent, and the running one
+  stops at its next epoch boundary (stop reason ``time_budget``); a resumed search gets what
+  was left of it;
+- coarse-to-fine (`Refine`): a second stage samples narrowed ranges around the first stage's
+  best (`kerasnn.tuning.refine`), decided on validation/CV scores; ``stage`` in the table;
 - memory is released between trials: `keras.backend.clear_session`, the trial's entries in
   TensorFlow's gradient registry (which otherwise pin every trial's traced graphs, about 6.5 MB
   a fit; see `kerasnn._graph_memory`) and a garbage collection;
@@ -24,7 +23,10 @@ model (and, optionally, `fit_arguments(hp)`), a loaded dataset and `SearchSettin
   first trial;
 - the results table (`kerasnn.tuning.results`) is rebuilt from the trial files after every
   trial and written atomically, so a kill never corrupts it, and ``resume=True`` continues the
-  search without redoing finished trials (KerasTuner re-queues the interrupted one);
+  search without redoing finished trials; KerasTuner re-queues the interrupted one, which
+  continues from its last completed epoch;
+- one line per trial and per retrained member (`kerasnn.tuning.progress`), and with
+  ``tensorboard`` the HParams dashboard (`kerasnn.tuning.hparams_board`);
 - the best configuration (or the k best) is retrained and saved as `best.keras`
   (`kerasnn.tuning.ensemble`);
 - distributed search uses KerasTuner's own chief/worker oracle (``KERASTUNER_TUNER_ID``,
@@ -33,12 +35,8 @@ model (and, optionally, `fit_arguments(hp)`), a loaded dataset and `SearchSettin
 
 from __future__ import annotations
 
-import dataclasses
 import gc
-import hashlib
-import heapq
 import os
-import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,9 +47,17 @@ import keras_tuner
 import numpy as np
 
 from kerasnn import _atomic, _graph_memory, _json, training
-from kerasnn._validation import positive_int
 from kerasnn.datasets import Dataset
-from kerasnn.tuning.ensemble import Describe, OnBest, retrain_best
+from kerasnn.tuning.budget import SearchClock, check_folder
+from kerasnn.tuning.ensemble import (
+    Describe,
+    OnBest,
+    ranked_trials,
+    retrain_best,
+    trial_arguments,
+)
+from kerasnn.tuning.oracles import hyperband_trials, seeded_oracle, trial_seed
+from kerasnn.tuning.progress import format_values, trial_line
 from kerasnn.tuning.results import (
     COMPLETED,
     FAILED,
@@ -65,8 +71,11 @@ from kerasnn.tuning.results import (
     trial_number,
     write_results,
 )
+from kerasnn.tuning.settings import Refine, SearchSettings
+from kerasnn.tuning.trial_run import cv_folds, fit_trial
 
 __all__ = [
+    "Refine",
     "SearchSettings",
     "check_objective",
     "default_objective",
@@ -119,78 +128,29 @@ def check_objective(objective: str, task: str, *, custom_metrics: bool = False) 
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class SearchSettings:
-    """What a search runs, checked when built (before anything is written).
-
-    Args:
-        directory: the search folder.
-        objective: the metric to optimize, e.g. ``"val_accuracy"`` (maximized) or
-            ``"val_loss"`` (minimized).
-        name: the search's name, recorded in ``search.json``. Defaults to ``"search"``.
-        seed: seeds the sampled configurations (trial n's from `trial_seed(seed, n)`) and
-            every trial's weights, shuffles and split; an integer >= 0. Defaults to 0.
-        max_trials: number of trials, a positive integer. Defaults to 20.
-        max_failures: consecutive failed trials after which the search stops (KerasTuner's
-            ``max_consecutive_failed_trials``), a positive integer. Defaults to 5.
-        ensemble: how many of the best configurations are retrained into best.keras, a
-            positive integer. Defaults to 1.
-        grid: grid search (`keras_tuner.oracles.GridSearchOracle`) instead of random search.
-            Defaults to `False`.
-        resume: continue the interrupted search in `directory`. Defaults to `False`.
-        overwrite: delete an earlier search in `directory` first. Defaults to `False`.
-        verbose: 1 prints KerasTuner's per-trial table. Defaults to 0.
-
-    Raises:
-        ValueError: a seed < 0, or a count that is not a positive integer (0 included).
-    """
-
-    directory: Path
-    objective: str
-    name: str = "search"
-    seed: int = 0
-    max_trials: int = 20
-    max_failures: int = 5
-    ensemble: int = 1
-    grid: bool = False
-    resume: bool = False
-    overwrite: bool = False
-    verbose: int = 0
-
-    def __post_init__(self) -> None:
-        seed = self.seed
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(
-                f"Received an invalid value for argument seed, expected an integer >= 0. "
-                f"Received: seed={seed!r}"
-            )
-        positive_int("max_trials", self.max_trials)
-        positive_int("max_failures", self.max_failures)
-        positive_int("ensemble", self.ensemble)
-        object.__setattr__(self, "directory", Path(self.directory))
-
-    @property
-    def kind(self) -> str:
-        """``"grid"`` or ``"random"``."""
-        return "grid" if self.grid else "random"
-
-
 class _Tuner(keras_tuner.Tuner):
-    """A KerasTuner `Tuner` whose trials run through `kerasnn.fit`."""
+    """A KerasTuner `Tuner` whose trials run through `kerasnn.fit` (`fit_trial`)."""
 
     def __init__(
         self,
         oracle: keras_tuner.Oracle,
         hypermodel: keras_tuner.HyperModel,
         *,
-        seed: int,
+        settings: SearchSettings,
         fit_arguments: Mapping[str, Any],
-        results: Path,
+        folds: list | None,
+        board: Any = None,
         **kwargs: Any,
     ) -> None:
-        self.seed = seed
+        self.settings = settings
+        self.seed = settings.seed
         self.base_fit_arguments = dict(fit_arguments)
-        self.results = results
+        self.results = settings.directory
+        self.folds = folds
+        self.board = board
+        self.stage = 1
+        self.total: int | str = settings.max_trials
+        self.clock = SearchClock(settings)
         self._graphs_before: frozenset[str] | None = None
         super().__init__(oracle, hypermodel, **kwargs)
 
@@ -209,31 +169,41 @@ class _Tuner(keras_tuner.Tuner):
             "trial": trial_number(trial.trial_id),
             "trial_id": trial.trial_id,
             "tuner_id": self.tuner_id,
+            "stage": self.stage,
             "started": time.time(),
         }
         with open(Path(self.project_dir) / f"runs-{self.tuner_id}.jsonl", "a") as log:
-            log.write(
-                _json.dumps(
-                    {
-                        "trial": record["trial"],
-                        "trial_id": trial.trial_id,
-                        "started": record["started"],
-                    },
-                    indent=None,
-                )
-            )
-            log.write("\n")
+            fields = ("trial", "trial_id", "stage", "started")
+            log.write(_json.dumps({k: record[k] for k in fields}, indent=None) + "\n")
         start = time.perf_counter()
         objective = self.oracle.objective.name
         try:
-            # A HyperModel that does not seed its build (a user's own) starts from the search
-            # seed; `kerasnn.fit` below seeds the training itself.
-            keras.utils.set_random_seed(self.seed)
-            model = self.hypermodel.build(hp)
-            arguments = dict(self.base_fit_arguments)
-            if hasattr(self.hypermodel, "fit_arguments"):
-                arguments |= self.hypermodel.fit_arguments(hp)
-            result = training.fit(model, (x, y), seed=self.seed, verbose=0, **arguments)
+            arguments = trial_arguments(self.hypermodel, hp, self.base_fit_arguments)
+            warm, initial = self._hyperband_start(hp, arguments, record)
+
+            def build() -> keras.Model:
+                # A HyperModel that does not seed its build (a user's own) starts from the
+                # search seed; `kerasnn.fit` seeds the training itself.
+                keras.utils.set_random_seed(self.seed)
+                return self.hypermodel.build(hp)
+
+            callbacks = []
+            if self.board is not None:
+                callbacks = self.board.trial_callbacks(record["trial"], _active(hp))
+            fits = fit_trial(
+                build,
+                x,
+                y,
+                trial_dir=Path(self.get_trial_dir(trial.trial_id)),
+                arguments=arguments,
+                seed=self.seed,
+                objective=objective,
+                folds=self.folds,
+                deadline=self.clock.deadline,
+                callbacks=callbacks,
+                warm_start=warm,
+                initial_epoch=initial,
+            )
         except keras_tuner.errors.FatalError:
             raise
         except Exception as err:  # a trial's own failure: recorded, the search goes on
@@ -241,23 +211,43 @@ class _Tuner(keras_tuner.Tuner):
             self._finish(record, start, status=FAILED, reason=reason)
             raise keras_tuner.errors.FailedTrialError(reason) from err
         record |= {
-            "epochs": result.epochs,
-            "best_epoch": result.best_epoch,
-            "stop_reason": result.stop_reason,
-            "best_metrics": result.best_metrics,
+            "epochs": fits.epochs,
+            "best_epoch": fits.best_epoch,
+            "stop_reason": fits.stop_reason,
+            "best_metrics": fits.best_metrics,
         }
-        if result.stop_reason == "nan_loss":
-            self._finish(record, start, status=FAILED, reason=result.message)
-            raise keras_tuner.errors.FailedTrialError(result.message)
-        if objective not in result.best_metrics:
+        if fits.folds is not None:
+            record["folds"] = fits.folds
+        if fits.resumed_epochs:
+            record["resumed_epochs"] = fits.resumed_epochs
+        if fits.stop_reason == "nan_loss":
+            self._finish(record, start, status=FAILED, reason=fits.message)
+            raise keras_tuner.errors.FailedTrialError(fits.message)
+        if objective not in fits.best_metrics:
             raise keras_tuner.errors.FatalError(
                 f"Received an invalid value for argument objective, expected one of the "
-                f"metrics the trials report ({', '.join(result.best_metrics)}). "
+                f"metrics the trials report ({', '.join(fits.best_metrics)}). "
                 f"Received: objective={objective!r}"
             )
         self._finish(record, start, status=COMPLETED, reason=None)
-        del model
-        return {objective: float(result.best_metrics[objective])}
+        return {objective: float(fits.best_metrics[objective])}
+
+    def _hyperband_start(
+        self, hp: Any, arguments: dict[str, Any], record: dict[str, Any]
+    ) -> tuple[Path | None, int]:
+        """A Hyperband trial's epochs (``tuner/epochs`` in all, from ``tuner/initial_epoch``)
+        and the folder of the trial it continues (``tuner/trial_id``), if any."""
+        values = hp.values
+        if "tuner/epochs" not in values:
+            return None, 0
+        initial = int(values.get("tuner/initial_epoch", 0))
+        arguments["epochs"] = int(values["tuner/epochs"]) - initial
+        past = values.get("tuner/trial_id")
+        record |= {"bracket": values.get("tuner/bracket"), "round": values.get("tuner/round")}
+        if past is None:
+            return None, 0
+        record["continues"] = trial_number(past)
+        return Path(self.get_trial_dir(past)), initial
 
     def _finish(self, record: dict, start: float, *, status: str, reason: str | None) -> None:
         record |= {"seconds": time.perf_counter() - start, "status": status, "reason": reason}
@@ -275,109 +265,56 @@ class _Tuner(keras_tuner.Tuner):
             _graph_memory.release(self._graphs_before)  # the trial's graphs (TF #97697)
             self._graphs_before = None
             gc.collect()
-            write_results(self.results)
+            rows = write_results(self.results)
+            if _role() != "worker":
+                self.clock.save(self.results)
+            self._report(trial, rows)
+
+    def _report(self, trial: Any, rows: list[dict]) -> None:
+        """The trial's progress line (``verbose=1``) and its objective on the dashboard."""
+        objective = self.oracle.objective.name
+        row = next((r for r in rows if r["trial_id"] == trial.trial_id), None)
+        if row is None:
+            return
+        score = row.get(objective)
+        if self.board is not None:
+            self.board.write_objective(row["trial"], score, status=row["status"])
+        if not self.settings.verbose:
+            return
+        done = [r for r in rows if r["status"] == COMPLETED and r.get(objective) is not None]
+        pick = max if direction(objective) == "max" else min
+        best = pick(done, key=lambda r: r[objective]) if done else None
+        line = trial_line(
+            {
+                **row,
+                "score": score,
+                "folds": [v for k, v in row.items() if k[:4] == "fold" and k[4:].isdigit()],
+                "config": format_values(_active(trial.hyperparameters)),
+            },
+            total=self.total,
+            objective=objective,
+            best=None if best is None else {"score": best[objective], "trial": best["trial"]},
+            budget_left=self.clock.left(),
+        )
+        print(line, flush=True)
 
 
-def trial_seed(seed: int, trial_id: str | int) -> int:
-    """The seed trial `trial_id` of a search with seed `seed` samples its configuration from.
-
-    The first 62 bits of SHA-256 of ``"kerasnn.search:<seed>:<int(trial_id)>"`` (KerasTuner's
-    id, from 0; the number people read, `kerasnn.tuning.results.trial_number`, is one more):
-    the streams of different search seeds are independent, and a trial's configuration depends
-    only on the search seed and its id (KerasTuner's oracle then draws the trial's k-th value
-    from this seed + k, and retries a configuration already tried from where it stopped).
-
-    Args:
-        seed: the search seed, an integer >= 0.
-        trial_id: the trial's id (KerasTuner's, zero-padded, from 0: ``"07"`` is Trial #8).
-
-    Returns:
-        An integer in [0, 2**62).
-    """
-    digest = hashlib.sha256(f"kerasnn.search:{int(seed)}:{int(trial_id)}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 2
+def _active(hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+    """A trial's active values, in the space's order (KerasTuner's bookkeeping left out)."""
+    return {
+        p.name: hp.values[p.name]
+        for p in hp.space
+        if p.name in hp.values and hp.is_active(p) and not p.name.startswith("tuner/")
+    }
 
 
-class _TrialSeeds:
-    """Makes a KerasTuner oracle sample each trial from `trial_seed(oracle.seed, trial_id)`.
-
-    KerasTuner's oracles keep one sampling seed for the whole search and add one to it per
-    value drawn, so the search seeds s and s + 1 sample shifted copies of one stream.
-    `populate_space` (each new trial; a re-queued trial keeps its values) first sets the
-    oracle's seed state to the trial's own seed, through the oracle's public state round trip.
-    """
-
-    def populate_space(self, trial_id: str) -> dict[str, Any]:
-        state = self.get_state()
-        state["seed_state"] = trial_seed(self.seed, trial_id)
-        self.set_state(state)
-        return super().populate_space(trial_id)
-
-
-def _sampling_order(hps: keras_tuner.HyperParameters) -> keras_tuner.HyperParameters:
-    """A copy of `hps` whose space lists every hyperparameter after its conditions' parents,
-    otherwise by name (then as declared): the order random search draws a trial's values in,
-    whatever order the hyperparameters were declared in."""
-    space = list(hps.space)
-    parents = [{getattr(c, "name", None) for c in hp.conditions} for hp in space]
-    waiting = [
-        {j for j, other in enumerate(space) if other.name in parents[i]} for i in range(len(space))
-    ]
-    ready = [(hp.name, i) for i, hp in enumerate(space) if not waiting[i]]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        _, i = heapq.heappop(ready)
-        order.append(space[i])
-        for j in range(len(space)):
-            if i in waiting[j]:
-                waiting[j].discard(i)
-                if not waiting[j]:
-                    heapq.heappush(ready, (space[j].name, j))
-    order += [hp for i, hp in enumerate(space) if waiting[i]]  # none: parents come first in KT
-    ordered = keras_tuner.HyperParameters()
-    ordered.merge(order)
-    ordered.values = dict(hps.values)
-    return ordered
-
-
-class _RandomSearchOracle(_TrialSeeds, keras_tuner.oracles.RandomSearchOracle):
-    """`keras_tuner.oracles.RandomSearchOracle` sampling each trial from `trial_seed`, its
-    values drawn in `_sampling_order` (the oracle's space itself keeps the declared order:
-    the results table's columns)."""
-
-    def populate_space(self, trial_id: str) -> dict[str, Any]:
-        declared = self.hyperparameters
-        self.hyperparameters = _sampling_order(declared)
-        try:
-            return super().populate_space(trial_id)
-        finally:
-            self.hyperparameters = declared
-
-
-class _GridSearchOracle(_TrialSeeds, keras_tuner.oracles.GridSearchOracle):
-    """`keras_tuner.oracles.GridSearchOracle` with `trial_seed` set per trial. The grid walk
-    itself draws nothing (KerasTuner 1.4: it starts from the defaults and steps through the
-    values in order), so the seed changes only the trials' weights, shuffles and split."""
-
-
-def _seeded_oracle(
-    kind: str, *, objective: str, max_trials: int, seed: int, max_failures: int
-) -> keras_tuner.Oracle:
-    """The search's oracle (``kind``: ``"random"`` or ``"grid"``) with its seed set exactly."""
-    cls = _GridSearchOracle if kind == "grid" else _RandomSearchOracle
-    oracle = cls(
-        objective=keras_tuner.Objective(objective, direction(objective)),
-        max_trials=max_trials,
-        seed=seed,
-        max_consecutive_failed_trials=max_failures,
-    )
-    # The oracle does `seed or random.randint(1, 10000)`: seed 0 would be random. Its public
-    # state round trip sets the seed (the trials' seeds are derived from it) exactly.
-    state = oracle.get_state()
-    state["seed"] = state["seed_state"] = seed
-    oracle.set_state(state)
-    return oracle
+def _max_epochs(hypermodel: keras_tuner.HyperModel, base_fit: Mapping[str, Any]) -> int:
+    """The trials' epochs (Hyperband's ``max_epochs``): the HyperModel's `fit_arguments` at
+    the space's defaults, else `base_fit`'s, else `kerasnn.fit`'s default (100)."""
+    arguments = dict(base_fit)
+    if hasattr(hypermodel, "fit_arguments"):
+        arguments |= hypermodel.fit_arguments(keras_tuner.HyperParameters())
+    return int(arguments.get("epochs", 100))
 
 
 def run_search(
@@ -390,16 +327,17 @@ def run_search(
     describe: Describe | None = None,
     on_best: OnBest | None = None,
 ) -> SearchResult:
-    """Runs a random (or grid) search of `hypermodel` and retrains the best configuration.
+    """Runs a search of `hypermodel` and retrains the best configuration(s).
 
     Trials see only `data`'s train split (with a stratified validation split taken out by
-    `kerasnn.fit`); the test split is used once, for the retrained best model.
+    `kerasnn.fit`, or K stratified folds of it); the test split is used once, for the
+    retrained best model.
 
     Args:
         hypermodel: a `keras_tuner.HyperModel` whose `build(hp)` returns a compiled model;
             its `fit_arguments(hp)`, when it has one, adds `kerasnn.fit` arguments per trial.
         data: a `kerasnn.datasets.Dataset`.
-        settings: the `SearchSettings` (folder, objective, seed, budget…).
+        settings: the `SearchSettings` (folder, objective, seed, tuner, budget…).
         fit: `kerasnn.fit` arguments for every trial (epochs, early_stopping…).
             Defaults to none.
         metrics: the models' compiled metrics when they are not the task's defaults (a
@@ -415,8 +353,9 @@ def run_search(
         `best.keras`, `best.json`, `search.json` and KerasTuner's `tuner/` project.
 
     Raises:
-        ValueError: an objective the trials do not report, or a resumed search run with
-            another objective, kind or seed — before the first trial.
+        ValueError: an objective the trials do not report, more folds than the smallest
+            class, refine in a distributed search, or a resumed search run with another
+            objective, tuner, seed, cv or refine — before the first trial.
         FileExistsError: the directory holds a search and neither `resume` nor `overwrite`.
         FileNotFoundError: `resume` with no search in the directory.
         RuntimeError: too many consecutive failed trials (KerasTuner's limit).
@@ -430,63 +369,111 @@ def run_search(
     )
     base_fit = dict(fit or {})
     role = _role()
-
-    project = out / PROJECT
+    if role != "local" and settings.refine is not None:
+        raise ValueError(
+            "Received an invalid value for argument refine, expected it in a search on one "
+            "machine (a chief serves one stage to its workers). Received: refine with "
+            f"{role} role"
+        )
+    folds = None
+    if settings.cv is not None:
+        folds = cv_folds(data.y_train, settings.cv, seed=seed, task=data.task)
+    meta: dict[str, Any] = {}
     if role != "worker":
-        exists = (project / "oracle.json").exists()
-        if settings.overwrite and out.exists():
-            shutil.rmtree(out)
-            exists = False
-        if exists and not settings.resume:
-            raise FileExistsError(
-                f"Received an invalid value for argument directory, expected a folder without "
-                f"a search: {out} already holds one. Pass resume=True (CLI: --resume) to "
-                f"continue it or overwrite=True (--overwrite) to start again. "
-                f"Received: directory={str(out)!r}"
-            )
-        if settings.resume and not exists:
-            raise FileNotFoundError(
-                f"Nothing to resume: no search in {out} (expected {project / 'oracle.json'}). "
-                "Run without resume to start one."
-            )
-        if exists:
-            meta = load_json(out / "search.json") or {}
-            for key, value in (("objective", objective), ("kind", kind), ("seed", seed)):
-                if key in meta and meta[key] != value:
-                    raise ValueError(
-                        f"Received an invalid value for argument {key}, expected the resumed "
-                        f"search's {meta[key]!r}. Received: {key}={value!r}"
-                    )
+        meta = check_folder(settings)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {
+    refine = settings.refine
+    first = settings.max_trials
+    second = refine.stage_trials(first) if refine is not None else 0
+    max_epochs = _max_epochs(hypermodel, base_fit)
+    plan = None
+    if kind == "hyperband":
+        plan = hyperband_trials(
+            max_epochs, settings.hyperband_factor, settings.hyperband_iterations
+        )
+    meta |= {
         "name": settings.name,
         "kind": kind,
         "objective": objective,
         "direction": direction(objective),
         "seed": seed,
-        "max_trials": settings.max_trials,
+        "max_trials": plan["trials"] if plan else first + second,
+        "time_budget": settings.time_budget,
+        "cv": settings.cv,
+        "refine": refine is not None,
     }
+    if plan is not None:
+        meta["hyperband"] = {
+            "max_epochs": max_epochs,
+            "factor": settings.hyperband_factor,
+            "iterations": settings.hyperband_iterations,
+            "brackets": plan["brackets"],
+            "trials": plan["trials"],
+            "epochs": plan["epochs"],
+        }
     if role != "worker":
         _atomic.write_text(out / "search.json", _json.dumps(meta) + "\n")
+    if settings.verbose and plan is not None:
+        print(
+            f"hyperband: max_epochs {max_epochs} (fit.epochs), factor "
+            f"{settings.hyperband_factor}, {settings.hyperband_iterations} iteration(s): "
+            f"{plan['brackets']} brackets, {plan['trials']} trials, {plan['epochs']} epochs "
+            "in all" + (" (the time budget may end it first)" if settings.time_budget else ""),
+            flush=True,
+        )
 
-    oracle = _seeded_oracle(
+    oracle = seeded_oracle(
         kind,
         objective=objective,
-        max_trials=settings.max_trials,
+        max_trials=first + second,
         seed=seed,
         max_failures=settings.max_failures,
+        max_epochs=max_epochs,
+        factor=settings.hyperband_factor,
+        iterations=settings.hyperband_iterations,
+        initial_points=settings.initial_points,
     )
+    board = None
+    if settings.tensorboard is not None:
+        from kerasnn.tuning.hparams_board import HParamsBoard
+
+        board = HParamsBoard(settings.tensorboard, objective=objective)
     tuner = _Tuner(
         oracle,
         hypermodel,
-        seed=seed,
+        settings=settings,
         fit_arguments=base_fit,
-        results=out,
+        folds=folds,
+        board=board,
         directory=str(out),
         project_name=PROJECT,
         overwrite=False,
     )
-    tuner.search(data.x_train, data.y_train, verbose=settings.verbose)
+    tuner.total = meta["max_trials"]
+    oracle.deadline = tuner.clock.deadline
+    search_start = time.perf_counter()
+    if refine is None:
+        _stage(tuner, data, board, stop_after=None)
+    else:
+        if meta.get("stage", 1) == 1:
+            if tuner.clock.budget is not None:
+                oracle.deadline = tuner.clock.started + (
+                    tuner.clock.budget * (1 - refine.budget_share) - tuner.clock.spent_before
+                )
+            _stage(tuner, data, board, stop_after=first)
+            oracle.deadline = tuner.clock.deadline
+            meta |= _narrow(tuner, refine, objective)
+            _atomic.write_text(out / "search.json", _json.dumps(meta | _spent(out)) + "\n")
+        oracle.deadline, oracle.stopped_by = tuner.clock.deadline, None
+        tuner.stage = 2
+        _stage(tuner, data, board, stop_after=first + second)
+    search_seconds = time.perf_counter() - search_start
+    stopped_by = oracle.stopped_by or (
+        "time_budget" if tuner.clock.left() is not None and tuner.clock.left() <= 0 else None
+    )
+    meta = (load_json(out / "search.json") or meta) | {"stopped_by": stopped_by}
+    if role != "worker":
+        _atomic.write_text(out / "search.json", _json.dumps(meta) + "\n")
     rows = write_results(out, objective)
     if role == "worker":
         return SearchResult(out, objective, direction(objective), rows, None, role)
@@ -494,6 +481,7 @@ def run_search(
     trials, specs = read_trials(out)
     if trials:
         plot_results(trials, specs, objective, out / "results.png")
+    retrain_start = time.perf_counter()
     with _graph_memory.releasing():  # the retrained models are saved, then discarded
         best = retrain_best(
             tuner,
@@ -507,5 +495,60 @@ def run_search(
             metrics=metrics,
             describe=describe,
             on_best=on_best,
+            verbose=settings.verbose,
         )
-    return SearchResult(out, objective, direction(objective), rows, best, role)
+    return SearchResult(
+        out,
+        objective,
+        direction(objective),
+        rows,
+        best,
+        role,
+        tuner=kind,
+        stopped_by=stopped_by,
+        time_budget=settings.time_budget,
+        search_seconds=search_seconds,
+        retrain_seconds=time.perf_counter() - retrain_start,
+    )
+
+
+def _spent(out: Path) -> dict[str, Any]:
+    meta = load_json(out / "search.json") or {}
+    return {"trial_seconds": meta["trial_seconds"]} if "trial_seconds" in meta else {}
+
+
+def _stage(tuner: _Tuner, data: Dataset, board: Any, *, stop_after: int | None) -> None:
+    """Runs trials until the oracle stops (its trials, `stop_after`, the deadline)."""
+    tuner.oracle.stop_after = stop_after
+    if board is not None:
+        board.write_experiment(tuner.oracle.get_space(), _board_metrics(tuner, data))
+    tuner.search(data.x_train, data.y_train, verbose=0)
+
+
+def _board_metrics(tuner: _Tuner, data: Dataset) -> list[str]:
+    names = ["loss", *(m.name for m in training.default_metrics(data.task))]
+    return [*names, *(f"val_{n}" for n in names)]
+
+
+def _narrow(tuner: _Tuner, refine: Refine, objective: str) -> dict[str, Any]:
+    """Narrows the oracle's space around the first stage's `refine.top` best trials; returns
+    what search.json records of it (the trials it used and the ranges before and after)."""
+    from kerasnn.tuning.refine import describe_narrowing, narrowed_space
+
+    first = ranked_trials(tuner, objective)[: refine.top]  # only first-stage trials so far
+    if not first:
+        raise RuntimeError(
+            "Coarse-to-fine search stopped after its first stage: no trial completed, so "
+            "there is nothing to narrow the ranges around."
+        )
+    before = tuner.oracle.hyperparameters
+    after = narrowed_space(
+        before, [dict(t.hyperparameters.values) for t in first], margin=refine.margin
+    )
+    tuner.oracle.hyperparameters = after
+    tuner.oracle.save()
+    return {
+        "stage": 2,
+        "refined_around": [trial_number(t.trial_id) for t in first],
+        "refined": describe_narrowing(before, after),
+    }
