@@ -517,6 +517,13 @@ def _add_search(sub: argparse._SubParsersAction, name: str) -> None:
         metavar="K",
         help="best.keras averages the K best configurations (default: search.ensemble, else 1)",
     )
+    search.add_argument(
+        "--no-retrain",
+        dest="retrain",
+        action="store_false",
+        default=None,
+        help="best.keras from the trials' own models, not retrained (default: search.retrain)",
+    )
     role = search.add_mutually_exclusive_group()
     role.add_argument("--chief", action="store_true", help="run the oracle for distributed workers")
     role.add_argument("--worker", metavar="ID", help="run trials for the chief at --oracle")
@@ -558,6 +565,7 @@ def _search(args: argparse.Namespace) -> int:
             refine=args.refine,
             tensorboard=args.tensorboard,
             ensemble=args.ensemble,
+            retrain=args.retrain,
             resume=args.resume,
             overwrite=args.overwrite,
             verbose=0 if args.quiet else 1,

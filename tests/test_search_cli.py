@@ -231,6 +231,7 @@ def test_bad_tuner_budget_or_folds_exit_2(tmp_path, capsys, flags, message):
         ({"tuner": "hyperband", "refine": True}, r"refine, expected it with tuner 'random'"),
         ({"refine": {"tops": 3}}, r"Unknown recipe key search\.refine\.tops"),
         ({"hyperband": {"factor": 1}}, r"search\.hyperband\.factor, expected an integer >= 2"),
+        ({"retrain": "no"}, r"search\.retrain, expected true or false. Received: retrain='no'"),
     ],
 )
 def test_bad_search_block_settings_exit_2(tmp_path, capsys, block, message):

@@ -134,11 +134,11 @@ def test_warm_start_begins_from_the_predecessor_weights(tmp_path):
 
 # -- Bayesian optimization ----------------------------------------------------------------------
 def test_bayesian_search_proposes_after_its_random_points(tmp_path):
-    recipe = tiny_recipe(trials=4)
+    recipe = tiny_recipe(trials=3)
     recipe.search["bayesian"] = {"initial_points": 2}
     first = search(recipe, tuner="bayesian", directory=tmp_path / "b1")
     again = search(recipe, tuner="bayesian", directory=tmp_path / "b2")
-    plain = search(tiny_recipe(trials=4), directory=tmp_path / "r")
+    plain = search(tiny_recipe(trials=3), directory=tmp_path / "r")
     names = [k for k in first.trials[0] if k.startswith(("model.", "optimizer.", "fit."))]
 
     def configs(result):
@@ -248,3 +248,66 @@ def test_refine_samples_the_second_stage_inside_the_narrowed_ranges(tmp_path, ca
     used = [float(r["optimizer.learning_rate"]) for r in top]
     assert lr[0] <= min(used) and max(used) <= lr[1]  # the best's values stay inside
     assert "trial 5/7 (stage 2)" in capsys.readouterr().out
+
+
+# -- members without retraining -----------------------------------------------------------------
+_MEAN_OF_MODELS = """
+import sys, json
+import numpy as np
+import kerasnn, keras
+out, x_path = sys.argv[1], sys.argv[2]
+x = np.load(x_path)
+best = keras.models.load_model(out + "/best.keras")
+print(json.dumps(best.predict(x, verbose=0).tolist()))
+"""
+
+
+def test_no_retrain_averages_the_trials_own_fold_models(tmp_path, capsys):
+    from helpers import run_python
+
+    out = tmp_path / "nr"
+    data = knn.datasets.load("iris", seed=0)
+    result = search(
+        tiny_recipe(trials=2), cv=2, ensemble=2, retrain=False, directory=out, verbose=1
+    )
+    best = json.loads((out / "best.json").read_text())
+    assert best["retrained"] is False and best["ensemble"] == 2 and best["models"] == 4
+    assert all(m["retrain_epochs"] is None for m in best["members"])
+    # The members are the 2 best trials' fold models, as their fits saved them: best.keras,
+    # reloaded in a fresh process, predicts their mean.
+    folders = [out / "tuner" / f"trial_{m['trial_id']}" for m in best["members"]]
+    models = [
+        keras.models.load_model(f / f"fold{i}" / "model.keras") for f in folders for i in (1, 2)
+    ]
+    expected = np.mean([m.predict(data.x_test, verbose=0) for m in models], axis=0)
+    np.save(tmp_path / "x.npy", data.x_test)
+    got = np.array(json.loads(run_python(_MEAN_OF_MODELS, str(out), str(tmp_path / "x.npy"))))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    accuracy = float(np.mean(expected.argmax(1) == data.y_test))
+    assert best["test_metrics"]["accuracy"] == pytest.approx(accuracy)
+    for member, folder in zip(best["members"], folders, strict=True):  # each: its 2 folds' mean
+        pair = [keras.models.load_model(folder / f"fold{i}" / "model.keras") for i in (1, 2)]
+        mean = np.mean([m.predict(data.x_test, verbose=0) for m in pair], axis=0)
+        hits = float(np.mean(mean.argmax(1) == data.y_test))
+        assert member["test_metrics"]["accuracy"] == pytest.approx(hits)
+        assert member["recipe"]["fit"]["epochs"] == 2  # the trial's own fit, not a retraining
+    printed = capsys.readouterr().out
+    for j, member in enumerate(best["members"], start=1):  # nothing retrained
+        assert (
+            f"member {j}/2 (trial {member['trial']}) | its trial's 2 fold models loaded" in printed
+        )
+    assert "epochs in" not in printed.split("member 1/2")[1]
+    assert "its trial's own fold models" in result.summary() and "ensembling" in result.summary()
+
+
+def test_no_retrain_takes_the_trial_model_and_its_weights(tmp_path):
+    out = tmp_path / "nr1"
+    search(tiny_recipe(trials=2), retrain=False, directory=out)
+    best = json.loads((out / "best.json").read_text())
+    assert best["retrained"] is False and best["models"] == 1
+    trial = keras.models.load_model(
+        out / "tuner" / f"trial_{best['trial_id']}" / "run" / "model.keras"
+    )
+    model = keras.models.load_model(out / "best.keras")
+    for a, b in zip(model.get_weights(), trial.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -158,11 +158,14 @@ def _first(*values: Any) -> Any:
 
 
 def _describe(hypermodel: RecipeHyperModel) -> Any:
-    """best.json's ``recipe`` of each retrained member: what retrains it alone."""
+    """best.json's ``recipe`` of each member: what retrains it alone (a member taken from
+    its trial without retraining: the trial's recipe, validation split and all)."""
 
     def describe(hp: keras_tuner.HyperParameters, result: Any) -> dict[str, Any]:
         member, _ = hypermodel.recipe_for(hp.copy())
         config = member.to_dict()
+        if result is None:  # the trial's own model (no retraining): the trial's recipe
+            return {"recipe": config}
         config["fit"] = {
             **config["fit"],
             "epochs": result.epochs,
@@ -212,6 +215,7 @@ def search(
     overwrite: bool = False,
     max_failures: int | None = None,
     ensemble: int | None = None,
+    retrain: bool | None = None,
     verbose: int = 0,
 ) -> SearchResult:
     """Runs a hyperparameter search and retrains the best configuration(s).
@@ -270,6 +274,10 @@ def search(
             `best.keras` is `kerasnn.tuning.ensemble_model` of them (their outputs averaged)
             and `best.json` lists each member. Fewer are used when fewer trials completed.
             Defaults to ``search.ensemble``, else 1 (the best configuration alone).
+        retrain: `False` makes the members the trials' own models (their best epoch's
+            weights, trained without the validation split; K models for a K-fold trial):
+            nothing trains after the time budget. Defaults to ``search.retrain``, else
+            `True`.
         verbose: 1 prints one line per trial (trial i/N, objective, time, budget left, its
             configuration) and per retrained member. Defaults to 0.
 
@@ -327,6 +335,7 @@ def search(
             ("time_budget", time_budget),
             ("cv", cv),
             ("refine", refine),
+            ("retrain", retrain),
         )
         if v is not None
     }

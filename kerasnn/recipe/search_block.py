@@ -5,6 +5,7 @@ search:
   trials: 20                 # positive integers (0 refused): the budget,
   max_failures: 5            #   consecutive failed trials that stop the search,
   ensemble: 1                #   how many of the best configurations best.keras averages
+  retrain: true              # retrain them on train+validation (false: the trials' own models)
   objective: val_accuracy    # a metric name
   tuner: random              # random | grid | hyperband | bayesian
   time_budget: 480           # seconds for the trials (retraining apart)
@@ -44,6 +45,7 @@ SEARCH_KEYS = (
     "space",
     "max_failures",
     "ensemble",
+    "retrain",
     "tuner",
     "time_budget",
     "cv",
@@ -80,7 +82,7 @@ class SearchBlock:
         ensemble: how many of the best configurations best.keras averages.
         space: the parsed space (the builder's ready one for ``default`` or no ``space``).
         settings: the other `kerasnn.tuning.SearchSettings` arguments the block sets
-            (``tuner``, ``time_budget``, ``cv``, ``refine``, ``hyperband_factor``,
+            (``retrain``, ``tuner``, ``time_budget``, ``cv``, ``refine``, ``hyperband_factor``,
             ``hyperband_iterations``, ``initial_points``), checked.
     """
 
@@ -98,7 +100,7 @@ def check_search_block(recipe: Recipe, *, probe: Probe) -> SearchBlock:
     The block holds ``trials`` (a positive integer), ``objective`` (e.g. ``val_accuracy``),
     ``max_failures`` (consecutive failed trials that stop the search), ``ensemble`` (how many
     of the best configurations are retrained and averaged into best.keras), ``space`` (a
-    space mapping, or ``default`` for the builder's ready space), ``tuner``,
+    space mapping, or ``default`` for the builder's ready space), ``retrain``, ``tuner``,
     ``time_budget``, ``cv``, ``refine``, ``hyperband`` and ``bayesian`` (see
     `kerasnn.tuning.SearchSettings`). All are optional.
 
@@ -146,7 +148,7 @@ def _tuner_settings(block: Mapping[str, Any]) -> dict[str, Any]:
     """The block's tuner, budget, folds, refine and tuner options as `SearchSettings`
     arguments, checked by building the settings once (nothing is written)."""
     settings: dict[str, Any] = {
-        k: block[k] for k in ("tuner", "time_budget", "cv", "refine") if k in block
+        k: block[k] for k in ("retrain", "tuner", "time_budget", "cv", "refine") if k in block
     }
     for section, keys, names in (
         (

@@ -3,14 +3,18 @@
 Once the trials are done, `retrain_best` takes the k best completed trials — ranked by the
 objective on the validation split, ties broken by the validation loss, never by the test split —
 retrains each on train+validation for its best epoch count and evaluates it on the test split.
-`best.keras` is the best model alone, or with k > 1 `ensemble_model` of the k (their outputs
-averaged); `best.json` describes it. Both are written atomically.
+With ``retrain=False`` the members are the trials' own models instead (their best epoch's
+weights, trained on the training split less its validation split or fold: all K fold models of
+a cross-validated trial), so nothing is trained after the trials. `best.keras` is the best
+model alone, or with several members `ensemble_model` of them (their outputs averaged);
+`best.json` describes it. Both are written atomically.
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +128,20 @@ def _retrain(
     return model, result
 
 
+def _trial_models(tuner: Any, trial: Any) -> list[keras.Model]:
+    """A trial's own models, as its fits saved them: ``run/model.keras`` or each fold's."""
+    folder = Path(tuner.get_trial_dir(trial.trial_id))
+    paths = [folder / "run" / "model.keras"]
+    if not paths[0].exists():
+        paths = sorted(folder.glob("fold*/model.keras"), key=lambda p: int(p.parent.name[4:]))
+    if not paths:
+        raise FileNotFoundError(
+            f"Trial {trial.trial_id} has no saved model in {folder} (run/model.keras or "
+            "fold<i>/model.keras), so it cannot be an ensemble member without retraining."
+        )
+    return [keras.models.load_model(path) for path in paths]
+
+
 def ranked_trials(tuner: Any, objective: str) -> list[Any]:
     """The completed trials, best first: by the objective, ties broken by the validation loss.
 
@@ -146,6 +164,12 @@ def ranked_trials(tuner: Any, objective: str) -> list[Any]:
     return sorted(done, key=lambda t: (sign * float(t.score), val_loss(t), int(t.trial_id)))
 
 
+def _average(members: list[keras.Model], data: Dataset, metrics: Any) -> keras.Model:
+    top = members[0]
+    task = training.task_of(top) or data.task
+    return ensemble_model(members, task=task, loss=top.loss, metrics=metrics)
+
+
 def retrain_best(
     tuner: Any,
     hypermodel: keras_tuner.HyperModel,
@@ -160,6 +184,7 @@ def retrain_best(
     describe: Describe | None = None,
     on_best: OnBest | None = None,
     verbose: int = 0,
+    retrain: bool = True,
 ) -> dict[str, Any] | None:
     """Retrains the `ensemble` best configurations and writes best.keras and best.json.
 
@@ -184,6 +209,9 @@ def retrain_best(
             Defaults to none.
         verbose: 1 prints one line per retrained member (`kerasnn.tuning.progress`), and
             in a terminal its epoch as it goes. Defaults to 0.
+        retrain: `False` takes the trials' own saved models as the members (K of them for
+            a K-fold trial; ``retrain_epochs`` is then `None`, and `describe` gets `None`
+            for the fit result). Defaults to `True`.
 
     Returns:
         best.json's content, or `None` when no trial completed.
@@ -193,15 +221,24 @@ def retrain_best(
         return None
     members, records, extras = [], [], []
     for index, trial in enumerate(trials, start=1):
-        live = []
-        if verbose:
-            record = load_json(tuner.trial_file(trial.trial_id)) or {}
-            label = f"member {index}/{len(trials)} (trial {trial_number(trial.trial_id)})"
-            live = [MemberEpochs(label, int(record.get("best_epoch") or 0))]
-        model, result = _retrain(
-            tuner, hypermodel, trial, data, seed=seed, base_fit=base_fit, callbacks=live
-        )
-        members.append(model)
+        if not retrain:
+            start = time.perf_counter()
+            models = _trial_models(tuner, trial)
+            members.extend(models)
+            model = models[0] if len(models) == 1 else _average(models, data, metrics)
+            result = None
+            epochs, seconds = None, time.perf_counter() - start
+        else:
+            live = []
+            if verbose:
+                record = load_json(tuner.trial_file(trial.trial_id)) or {}
+                label = f"member {index}/{len(trials)} (trial {trial_number(trial.trial_id)})"
+                live = [MemberEpochs(label, int(record.get("best_epoch") or 0))]
+            model, result = _retrain(
+                tuner, hypermodel, trial, data, seed=seed, base_fit=base_fit, callbacks=live
+            )
+            members.append(model)
+            epochs, seconds = result.epochs, result.wall_time
         records.append(
             {
                 "trial": trial_number(trial.trial_id),
@@ -212,8 +249,9 @@ def retrain_best(
                     for k, v in trial.hyperparameters.values.items()
                     if not k.startswith("tuner/")
                 },
-                "retrain_epochs": result.epochs,
-                "retrain_seconds": result.wall_time,
+                "retrain_epochs": epochs,
+                "retrain_seconds": seconds,
+                **({} if retrain else {"models": len(models)}),
                 "test_metrics": training.evaluate(model, data),
             }
         )
@@ -224,9 +262,7 @@ def retrain_best(
         model = members[0]
         test_metrics = records[0]["test_metrics"]
     else:
-        top = members[0]
-        task = training.task_of(top) or data.task
-        model = ensemble_model(members, task=task, loss=top.loss, metrics=metrics)
+        model = _average(members, data, metrics)
         test_metrics = training.evaluate(model, data)
     with _atomic.replacing(out / "best.keras", suffix=".keras") as tmp:
         model.save(tmp)
@@ -240,7 +276,9 @@ def retrain_best(
         "retrain_epochs": first["retrain_epochs"],
         "retrain_seconds": sum(r["retrain_seconds"] for r in records),
         "test_metrics": test_metrics,
-        "ensemble": len(members),
+        "ensemble": len(records),
+        "retrained": retrain,
+        "models": len(members),
         "members": records,
     }
     best |= extras[0]

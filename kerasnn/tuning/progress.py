@@ -84,11 +84,17 @@ def trial_line(
 
 
 def member_line(index: int, count: int, record: Mapping[str, Any]) -> str:
-    """The line of retrained member `index` of `count` (its trial, epochs, time, test
-    metrics)."""
+    """The line of member `index` of `count`: its trial, its retraining's epochs (or, not
+    retrained, how many of its trial's models it averages), time, test metrics."""
     test = ", ".join(f"{k} {v:.4f}" for k, v in (record.get("test_metrics") or {}).items())
+    if record.get("retrain_epochs") is None:
+        models = int(record.get("models") or 1)
+        what = "its trial's model" if models == 1 else f"its trial's {models} fold models"
+        what += " loaded"
+    else:
+        what = f"{record['retrain_epochs']} epochs"
     return (
-        f"member {index}/{count} (trial {record['trial']}) | {record['retrain_epochs']} epochs "
+        f"member {index}/{count} (trial {record['trial']}) | {what} "
         f"in {record['retrain_seconds']:.1f} s | test {test}"
     )
 

@@ -272,7 +272,8 @@ class SearchResult:
         stopped_by: ``"time_budget"`` when the time budget ended the search, else `None`.
         time_budget: the budget in seconds, or `None`.
         search_seconds: the trials' wall time in this process (retraining apart).
-        retrain_seconds: the wall time of retraining the best configuration(s).
+        retrain_seconds: the wall time of retraining the best configuration(s) (without
+            retraining: of loading and evaluating the trials' models).
     """
 
     directory: Path
@@ -308,6 +309,10 @@ class SearchResult:
             test = ", ".join(f"{k} {v:.4f}" for k, v in self.best["test_metrics"].items())
             members = self.best.get("members") or []
             what = "retrained on train+validation"
+            if self.best.get("retrained") is False:
+                what = "its trial's own model"
+                if (self.best.get("models") or 1) > len(members):  # K fold models each
+                    what = "its trial's own fold models"
             if len(members) > 1:
                 what = f"averaged with the next {len(members) - 1} best (each {what})"
             line += (
@@ -317,5 +322,6 @@ class SearchResult:
         if self.search_seconds is not None:
             line += f" | trials {self.search_seconds:.0f} s"
             if self.retrain_seconds is not None and self.best is not None:
-                line += f", retraining {self.retrain_seconds:.0f} s"
+                step = "retraining" if self.best.get("retrained", True) else "ensembling"
+                line += f", {step} {self.retrain_seconds:.0f} s"
         return f"{line} | {self.directory}"

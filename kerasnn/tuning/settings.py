@@ -103,6 +103,10 @@ class SearchSettings:
             ``max_consecutive_failed_trials``), a positive integer. Defaults to 5.
         ensemble: how many of the best configurations are retrained into best.keras, a
             positive integer. Defaults to 1.
+        retrain: `True` retrains the `ensemble` best configurations on train+validation
+            for their best epoch count; `False` takes the trials' own models (best epoch's
+            weights; a K-fold trial's K fold models), so nothing trains after the trials.
+            Defaults to `True`.
         tuner: one of `TUNERS`: ``"random"``, ``"grid"``, ``"hyperband"`` (its
             ``max_epochs`` is the trials' ``epochs``) or ``"bayesian"``. Defaults to
             ``"random"``.
@@ -136,6 +140,7 @@ class SearchSettings:
     max_trials: int = 20
     max_failures: int = 5
     ensemble: int = 1
+    retrain: bool = True
     tuner: str = "random"
     grid: bool = False
     time_budget: float | None = None
@@ -154,6 +159,8 @@ class SearchSettings:
         positive_int("max_trials", self.max_trials)
         positive_int("max_failures", self.max_failures)
         positive_int("ensemble", self.ensemble)
+        if not isinstance(self.retrain, bool):
+            raise invalid("retrain", "true or false", self.retrain)
         positive_int("hyperband_iterations", self.hyperband_iterations)
         positive_int("initial_points", self.initial_points)
         factor = self.hyperband_factor

@@ -27,8 +27,8 @@ any `keras_tuner.HyperModel` whose `build(hp)` returns a compiled model (and, op
   continues from its last completed epoch;
 - one line per trial and per retrained member (`kerasnn.tuning.progress`), and with
   ``tensorboard`` the HParams dashboard (`kerasnn.tuning.hparams_board`);
-- the best configuration (or the k best) is retrained and saved as `best.keras`
-  (`kerasnn.tuning.ensemble`);
+- the best configuration (or the k best) is retrained, or taken as its trial trained it
+  (``retrain=False``), and saved as `best.keras` (`kerasnn.tuning.ensemble`);
 - distributed search uses KerasTuner's own chief/worker oracle (``KERASTUNER_TUNER_ID``,
   ``KERASTUNER_ORACLE_IP``, ``KERASTUNER_ORACLE_PORT``) over a shared directory.
 """
@@ -492,6 +492,7 @@ def run_search(
             objective=objective,
             base_fit=base_fit,
             ensemble=settings.ensemble,
+            retrain=settings.retrain,
             metrics=metrics,
             describe=describe,
             on_best=on_best,
