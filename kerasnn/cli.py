@@ -35,15 +35,25 @@ BAD_INPUT_ERRORS = (
 )
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer > 0 (``--trials 0`` is refused, not read as the default)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer. Received: {text!r}")
-    return value
+def _int_at_least(low: int, expected: str) -> Callable[[str], int]:
+    """An argparse type: an integer >= `low` (``--trials 0`` is refused, not read as the
+    default), else an error saying it `expected` that."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected {expected}. Received: {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1, "a positive integer")
+_folds = _int_at_least(2, "an integer K >= 2 (folds)")
+_non_negative_int = _int_at_least(0, "an integer >= 0")
 
 
 def _positive_float(text: str) -> float:
@@ -64,28 +74,6 @@ def _check_out(out: str | None, argument: str = "--out") -> None:
             f"Received an invalid value for argument {argument}, expected a folder (new or "
             f"existing); {out} is a file. Received: {argument}={out!r}"
         )
-
-
-def _folds(text: str) -> int:
-    """argparse type: a number of folds, an integer >= 2."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer K >= 2 (folds). Received: {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0 (a seed)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0. Received: {text!r}")
-    return value
 
 
 def _tensorflow(args: argparse.Namespace) -> None:
