@@ -32,6 +32,10 @@ class RunFolder:
             finished). Defaults to `False`: a finished run there is an error.
         resume: continue from the staging folder left by an interrupted run. Defaults to
             `False`: a stale staging folder is cleared.
+        figures: draw the run's figures (``history.png``, ``lr.png``, ...) when training
+            ends. Defaults to `True`; a search's trial folders keep only their files
+            (``history.csv``, ``metrics.json``, ``model.keras``), a figure costing about as
+            much as a short trial's epoch.
 
     Raises:
         FileExistsError: `path` holds a finished run (or other files) and `overwrite` is off.
@@ -48,11 +52,17 @@ class RunFolder:
     """
 
     def __init__(
-        self, path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False
+        self,
+        path: str | os.PathLike,
+        *,
+        overwrite: bool = False,
+        resume: bool = False,
+        figures: bool = True,
     ) -> None:
         self.path = Path(path)
         self.overwrite = overwrite
         self.resume = resume
+        self.figures = figures
         self.staging = self.path.parent / f"{self.path.name}.partial"
         self._open = False
 

@@ -108,3 +108,62 @@ def test_seeding_again_with_the_same_seed_reseeds_python_and_numpy(seed):
     assert first[:2] == second[:2]
     np.testing.assert_array_equal(first[2], second[2])
     assert tf.compat.v1.get_seed(0)[0] == seed
+
+
+def test_a_repeated_stream_holds_the_epochs_in_turn_from_the_epoch_it_starts_at():
+    """One iterator over the stream gives epoch e, e+1, ... exactly as the one-epoch pipeline
+    gives each (e read when the first batch is taken, as after a resume)."""
+    x, y = _arrays()
+    epoch = tf.Variable(0, dtype=tf.int64)
+    stream = train_pipeline(x, y, 8, seed=3, epoch=epoch, repeat=True)
+    assert stream.cardinality() == tf.data.INFINITE_CARDINALITY
+    iterator = iter(stream)
+    epoch.assign(4)  # before the first batch is taken: the stream starts at epoch 4
+    taken = [next(iterator) for _ in range(3 * 13)]
+    for k, e in enumerate((4, 5, 6)):
+        expected = _epoch(train_pipeline(x, y, 8, seed=3, epoch=tf.Variable(e, tf.int64)))
+        got = taken[13 * k : 13 * (k + 1)]
+        assert [len(by) for _, by in got] == [8] * 12 + [7]
+        for (ex, ey), (gx, gy) in zip(expected, got, strict=True):
+            np.testing.assert_array_equal(gx, ex)
+            np.testing.assert_array_equal(gy, ey)
+    unshuffled = iter(train_pipeline(x, y, 8, seed=0, epoch=None, repeat=True))
+    twice = np.concatenate([next(unshuffled)[1] for _ in range(26)])
+    np.testing.assert_array_equal(twice, np.concatenate([y, y]))
+
+
+def test_fit_from_one_stream_trains_as_from_a_pipeline_per_epoch(monkeypatch):
+    """`kerasnn.fit` keeps one iterator over a repeated stream when each execution stays in an
+    epoch; the weights after 3 epochs (dropout included) equal those of one pipeline per
+    epoch, bit for bit."""
+    import keras
+
+    import kerasnn as knn
+    from kerasnn.training import _fit
+
+    data = knn.datasets.load("digits", n_samples=300)
+    streamed = []
+    real = _pipeline.streams_epochs
+    monkeypatch.setattr(_fit, "streams_epochs", lambda *a: streamed.append(real(*a)) or real(*a))
+
+    def trained() -> list[np.ndarray]:
+        keras.utils.set_random_seed(0)
+        model = knn.compile(knn.models.mlp(data, hidden=[32], dropout=0.3), learning_rate=0.01)
+        knn.fit(model, data, epochs=3, batch_size=32, seed=0, verbose=0)
+        return [np.asarray(w) for w in model.weights]
+
+    one_stream = trained()
+    monkeypatch.setattr(_fit, "streams_epochs", lambda *a: streamed.append(False) or False)
+    per_epoch = trained()
+    assert streamed == [True, False]
+    for a, b in zip(one_stream, per_epoch, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_stream_only_where_executions_stay_within_an_epoch():
+    import kerasnn as knn
+
+    model = knn.models.mlp(knn.datasets.load("iris"), hidden=[4])
+    assert _pipeline.streams_epochs(model, 13, 13) and _pipeline.streams_epochs(model, 12, 4)
+    assert _pipeline.streams_epochs(model, 13, 1)
+    assert not _pipeline.streams_epochs(model, 13, 4)

@@ -19,6 +19,7 @@ from sklearn.model_selection import StratifiedKFold
 
 import kerasnn as knn
 from kerasnn.recipe.hypermodel import search
+from kerasnn.tuning.budget import SearchClock
 from kerasnn.tuning.oracles import hyperband_trials, seeded_oracle
 from kerasnn.tuning.trial_run import cv_folds, fit_trial
 
@@ -166,6 +167,10 @@ def test_time_budget_stops_at_an_epoch_boundary_and_starts_no_new_trial(tmp_path
     assert 1 <= int(row["epochs"]) < 100000  # stopped after a whole epoch
     history = (out / "tuner" / "trial_00" / "run" / "history.csv").read_text().splitlines()
     assert len(history) == 1 + int(row["epochs"])  # every epoch it trained is recorded
+    # A trial's folder keeps its files, not figures (results.png shows the search).
+    trial_files = {p.name for p in (out / "tuner" / "trial_00" / "run").iterdir()}
+    assert {"history.csv", "metrics.json", "model.keras"} <= trial_files
+    assert not any(name.endswith(".png") for name in trial_files)
     assert "the time budget of 3 s ended the search" in result.summary()
     assert "stopped by the time budget" in capsys.readouterr().out
     assert result.best["retrain_epochs"] == int(row["best_epoch"])
@@ -179,13 +184,22 @@ def test_time_budget_stops_at_an_epoch_boundary_and_starts_no_new_trial(tmp_path
     assert len(resumed.trials) == 1 and resumed.stopped_by == "time_budget"
 
 
-def test_a_budget_fits_several_short_trials(tmp_path):
+def test_a_budget_fits_several_short_trials(tmp_path, monkeypatch):
+    clocks = []
+    real_init = SearchClock.__init__
+
+    def recording_init(self, settings):
+        real_init(self, settings)
+        clocks.append(self)
+
+    monkeypatch.setattr(SearchClock, "__init__", recording_init)
     out = tmp_path / "t"
-    start = time.time()
     result = search(tiny_recipe(trials=50, epochs=2), time_budget=8, directory=out)
     assert 2 <= len(result.trials) < 50 and result.stopped_by == "time_budget"
     started = [json.loads(s)["started"] for s in (out / "tuner" / "runs-tuner0.jsonl").open()]
-    assert all(s - start < 8 for s in started)  # none started after the budget was spent
+    (clock,) = clocks  # the search's own clock: from when its budget counts
+    assert clock.deadline == clock.started + 8
+    assert all(s < clock.deadline for s in started)  # none started after the budget was spent
 
 
 # -- k-fold scores ------------------------------------------------------------------------------

@@ -55,6 +55,9 @@ def finish(fig: matplotlib.figure.Figure, path: str | os.PathLike | None) -> Any
         if ax.get_xlabel() == "epoch":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
+    # The layout is done: without this, tight_layout leaves a placeholder layout engine, for
+    # which savefig draws the whole figure twice (a dry run first).
+    fig.set_layout_engine(None)
     if path is not None:
         save(fig, path)
     return fig

@@ -37,6 +37,7 @@ from kerasnn.training._outcome import outcome
 from kerasnn.training._pipeline import (
     resolve_steps_per_execution,
     set_steps_per_execution,
+    streams_epochs,
     train_pipeline,
     validation_pipeline,
 )
@@ -155,7 +156,8 @@ def fit(
     seed_everything(seed)
     set_steps_per_execution(model, steps_per_execution)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False) if shuffle else None
-    train_ds = train_pipeline(x, y, batch_size, seed=seed, epoch=epoch)
+    repeat = streams_epochs(model, steps_per_epoch, steps_per_execution)
+    train_ds = train_pipeline(x, y, batch_size, seed=seed, epoch=epoch, repeat=repeat)
     val_ds = validation_pipeline(x_val, y_val, batch_size)
     # Stops at the first non-finite batch loss (its exact step: `guard.watch`) and puts back
     # the last finite epoch's weights and optimizer state.
@@ -163,7 +165,17 @@ def fit(
     log_momentum = _cycles_momentum(schedule)
     cbs = callback_list(extra, guard, stopper, folder, epoch, log_momentum=log_momentum)
     with _scheduled(model, schedule):
-        history, wall_time = _train(model, train_ds, val_ds, cbs, guard, epochs, verbose, folder)
+        history, wall_time = _train(
+            model,
+            train_ds,
+            val_ds,
+            cbs,
+            guard,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch if repeat else None,
+            verbose=verbose,
+            folder=folder,
+        )
 
     result = _result(
         model,
@@ -274,11 +286,16 @@ def _train(
     val_ds: tf.data.Dataset | None,
     callbacks: list[keras.callbacks.Callback],
     guard: NaNGuard,
+    *,
     epochs: int,
+    steps_per_epoch: int | None,
     verbose: int | str,
     folder: RunFolder | None,
 ) -> tuple[dict[str, list[float]], float]:
     """Runs Keras's training loop, every step's loss checked by `guard`.
+
+    With `steps_per_epoch`, `train_ds` is one endless stream of epochs and Keras keeps its
+    iterator from epoch to epoch; without, `train_ds` is one epoch, iterated anew each epoch.
 
     Returns:
         ``(history, seconds)``: the whole history (from the run folder's ``history.csv``
@@ -290,6 +307,7 @@ def _train(
         keras_history = model.fit(
             train_ds,
             epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
             validation_data=val_ds,
             callbacks=callbacks,
             verbose=verbose,

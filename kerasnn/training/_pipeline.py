@@ -24,6 +24,8 @@ __all__ = [
     "pipeline_options",
     "resolve_steps_per_execution",
     "set_steps_per_execution",
+    "shuffled_batches",
+    "streams_epochs",
     "train_pipeline",
     "validation_pipeline",
 ]
@@ -37,6 +39,7 @@ EVAL_BATCH_SIZE = 1024
 # many bytes (at least one batch), so that a shuffled pass never holds a second copy of the data.
 CHUNK_BATCHES = 64
 CHUNK_BYTES = 32 * 2**20
+_FOREVER = 2**62  # the end of a repeated stream's epoch range
 
 
 class EpochCounter(keras.callbacks.Callback):
@@ -58,8 +61,12 @@ def pipeline_options() -> tf.data.Options:
     iterator for seconds (2.5 s measured on 60 000 MNIST-shaped samples), and the default
     rewrites serialize the dataset's graph, with the arrays it holds, when its first iterator
     is made (0.5 s for those 188 MB, at every `fit`).
+
+    Across workers the batches are shared out (`AutoShardPolicy.DATA`): the arrays are no
+    files to divide.
     """
     options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     options.deterministic = True
     options.autotune.enabled = False
     options.experimental_optimization.apply_default_optimizations = False
@@ -67,32 +74,61 @@ def pipeline_options() -> tf.data.Options:
     return options
 
 
-def array_batches(
-    x: np.ndarray, y: np.ndarray, batch_size: int, order: Callable[[], tf.Tensor] | None = None
+def array_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    """Batches of ``(x, y)`` in the arrays' order, one pass, made without running a function.
+
+    The whole batches are slices of one copy of the arrays (the remainder one more batch), so
+    an iterator costs about what `tf.data.Dataset.range` costs: a dataset that runs a function
+    pays for instantiating it (grappler included) at every iterator, 5-20 ms measured on 2
+    cores, which is most of an epoch of the lectures' small data sets. Two batches are made
+    ahead of the step that takes them.
+    """
+    full = len(x) // batch_size  # whole batches; the remainder makes one more
+    cut = full * batch_size
+    parts = []
+    if full:
+        whole = tuple(a[:cut].reshape(full, batch_size, *a.shape[1:]) for a in (x, y))
+        parts.append(tf.data.Dataset.from_tensor_slices(whole))
+    if cut < len(x):
+        parts.append(tf.data.Dataset.from_tensors((x[cut:], y[cut:])))
+    ds = parts[0] if len(parts) == 1 else parts[0].concatenate(parts[1])
+    return ds.prefetch(2).with_options(pipeline_options())
+
+
+def shuffled_batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    order: Callable[[tf.Tensor], tf.Tensor],
+    first_epoch: Callable[[], tf.Tensor],
+    *,
+    repeat: bool,
 ) -> tf.data.Dataset:
-    """Batches of ``(x, y)`` cut from the arrays held once in memory, one pass.
+    """Batches of ``(x, y)`` in the order ``order(e)`` for epoch e, from ``first_epoch()`` on.
+
+    `first_epoch` is read when the first batch is taken. With `repeat` the epochs follow one
+    another in one endless stream (one iterator, hence one instantiation of its functions, for
+    a whole `fit`); without, the dataset is that one epoch.
 
     The samples are taken in chunks of whole batches (at most `CHUNK_BATCHES` batches and about
-    `CHUNK_BYTES`): one slice of the arrays per chunk, or with `order` one gather of the samples
-    ``order()[start:stop]`` (`order` called once per pass), then cut into batches without running
-    a function per batch (which, run by tf.data for each batch, cost more than the batch's
-    gather). Two batches are made ahead of the training step.
+    `CHUNK_BYTES`): one gather of the samples ``order(e)[start:stop]`` per chunk, then cut into
+    batches without running a function per batch (which, run by tf.data for each batch, cost
+    more than the batch's gather), so that a pass never holds a second copy of the data.
     """
     n = len(x)
-    steps = math.ceil(n / batch_size)
-    full = n // batch_size  # whole batches; the remainder makes one more
+    full = n // batch_size
     x_t, y_t = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
     row_bytes = x[:1].nbytes + y[:1].nbytes
     per_chunk = max(1, min(CHUNK_BATCHES, CHUNK_BYTES // max(1, row_bytes * batch_size)))
     chunk_rows = per_chunk * batch_size
 
-    def rows(indices: tf.Tensor | None, start: Any, stop: Any) -> tuple[tf.Tensor, tf.Tensor]:
-        if indices is None:
-            return x_t[start:stop], y_t[start:stop]
+    def rows(indices: tf.Tensor, start: Any, stop: Any) -> tuple[tf.Tensor, tf.Tensor]:
         taken = indices[start:stop]
         return tf.gather(x_t, taken), tf.gather(y_t, taken)
 
-    def one_pass(indices: tf.Tensor | None) -> tf.data.Dataset:
+    def one_pass(epoch: tf.Tensor) -> tf.data.Dataset:
+        indices = order(epoch)
+
         def chunk(c: tf.Tensor) -> tf.data.Dataset:
             start = c * chunk_rows
             xs, ys = rows(indices, start, tf.minimum(start + chunk_rows, full * batch_size))
@@ -100,39 +136,66 @@ def array_batches(
             return tf.data.Dataset.from_tensor_slices(tuple(shape))
 
         ds = tf.data.Dataset.range(math.ceil(full / per_chunk)).flat_map(chunk)
-        if full < steps:
+        if full * batch_size < n:
             rest = tf.data.Dataset.from_tensors(0).map(
                 lambda _: rows(indices, full * batch_size, n)
             )
             ds = ds.concatenate(rest)
         return ds
 
-    if order is None:
-        ds = one_pass(None)
-    else:
-        ds = tf.data.Dataset.from_tensors(0).flat_map(lambda _: one_pass(order()))
+    def epochs(_: tf.Tensor) -> tf.data.Dataset:
+        first = tf.cast(first_epoch(), tf.int64)
+        return tf.data.Dataset.range(first, _FOREVER if repeat else first + 1)
+
+    ds = tf.data.Dataset.from_tensors(0).flat_map(epochs).flat_map(one_pass)
+    steps = tf.data.INFINITE_CARDINALITY if repeat else math.ceil(n / batch_size)
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps))
     return ds.prefetch(2).with_options(pipeline_options())
 
 
 def train_pipeline(
-    x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, epoch: tf.Variable | None
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    *,
+    seed: int,
+    epoch: tf.Variable | None,
+    repeat: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of ``(x, y)``, one pass per epoch.
+    """Training batches of ``(x, y)``: one epoch, or with `repeat` every epoch in one stream.
 
-    With `epoch`, the samples of epoch e come in an order that depends only on ``(seed, e)``:
-    a run resumed at epoch k sees the same batches as an uninterrupted one, however many
-    iterators Keras opens.
+    With `epoch`, the samples of epoch e come in an order that depends only on ``(seed, e)``,
+    the stream starting at the epoch `epoch` holds when its first batch is taken: a run
+    resumed at epoch k sees the same batches as an uninterrupted one, however many iterators
+    Keras opens. Without, the arrays' order every epoch.
+
+    A repeated stream keeps one iterator for the whole `fit` when Keras is given
+    ``steps_per_epoch``; that is exact only when every graph execution stays within one
+    epoch (the steps per execution divide the steps per epoch: `streams_epochs`).
     """
     if epoch is None:
-        return array_batches(x, y, batch_size)
+        ds = array_batches(x, y, batch_size)
+        return ds.repeat() if repeat else ds
     n = len(x)
 
-    def order() -> tf.Tensor:
-        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    def order(e: tf.Tensor) -> tf.Tensor:
+        key = tf.stack([tf.constant(seed, tf.int64), e])
         return tf.argsort(tf.random.stateless_uniform([n], seed=key))
 
-    return array_batches(x, y, batch_size, order)
+    return shuffled_batches(x, y, batch_size, order, epoch.read_value, repeat=repeat)
+
+
+def streams_epochs(model: keras.Model, steps_per_epoch: int, steps_per_execution: int) -> bool:
+    """Whether `fit` trains from one repeated stream (`train_pipeline` with ``repeat=True``).
+
+    Only when each execution of ``steps_per_execution`` steps ends within an epoch, and on a
+    single replica (a strategy shards the stream across replicas and workers per batch, which
+    would mix epochs).
+    """
+    return (
+        steps_per_epoch % steps_per_execution == 0
+        and model.distribute_strategy.num_replicas_in_sync == 1
+    )
 
 
 def validation_pipeline(

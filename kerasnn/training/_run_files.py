@@ -28,9 +28,8 @@ def write_run(
     result: FitResult,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> None:
-    """Writes the finished training's model, metrics and figures into the staging folder."""
-    from kerasnn import plots  # matplotlib is imported only when a run folder is written
-
+    """Writes the finished training's model, metrics and (`RunFolder.figures`) figures into
+    the staging folder."""
     if result.kept_weights in ("initial", "none"):
         # Untrained or non-finite weights are no result: no model.keras (nor a stale one).
         folder.file("model.keras").unlink(missing_ok=True)
@@ -40,6 +39,17 @@ def write_run(
     summary.pop("history")
     summary["run_dir"] = str(folder.path)
     folder.write_json("metrics.json", summary)
+    if folder.figures:
+        _write_figures(folder, result, callbacks)
+
+
+def _write_figures(
+    folder: RunFolder, result: FitResult, callbacks: Sequence[keras.callbacks.Callback]
+) -> None:
+    """The run's figures: its history, and the rate, gradient norms, update ratios and
+    activation statistics it logged."""
+    from kerasnn import plots  # matplotlib is imported only when a figure is drawn
+
     # No finite epoch (best_epoch None): 0 marks nothing.
     best = result.best_epoch or 0
     plots.plot_history(result.history, best_epoch=best, path=folder.file("history.png"))

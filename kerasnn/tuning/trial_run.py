@@ -136,7 +136,7 @@ def _fit_once(
         done = _json.read(run_dir / FINISHED_MARKER)
         keys = ("epochs", "best_epoch", "stop_reason", "best_metrics", "resumed_epochs")
         return {k: done.get(k) for k in keys}
-    folder = RunFolder(run_dir)
+    folder = RunFolder(run_dir, figures=False)  # results.png shows the search
     folder.resume = folder.backup_dir.exists()  # killed mid-fit: continue from its backup
     resumed = 0
     if folder.resume and folder.file(HISTORY_FILE).exists():
