@@ -4,7 +4,6 @@ training steps run per graph execution."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -24,7 +23,6 @@ __all__ = [
     "pipeline_options",
     "resolve_steps_per_execution",
     "set_steps_per_execution",
-    "shuffled_batches",
     "streams_epochs",
     "train_pipeline",
     "validation_pipeline",
@@ -95,23 +93,17 @@ def array_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Data
     return ds.prefetch(2).with_options(pipeline_options())
 
 
-def shuffled_batches(
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    order: Callable[[tf.Tensor], tf.Tensor],
-    first_epoch: Callable[[], tf.Tensor],
-    *,
-    repeat: bool,
+def _shuffled_batches(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, epoch: tf.Variable, repeat: bool
 ) -> tf.data.Dataset:
-    """Batches of ``(x, y)`` in the order ``order(e)`` for epoch e, from ``first_epoch()`` on.
+    """Batches of ``(x, y)``, epoch e in the order fixed by ``(seed, e)``, from the epoch
+    `epoch` holds when the first batch is taken.
 
-    `first_epoch` is read when the first batch is taken. With `repeat` the epochs follow one
-    another in one endless stream (one iterator, hence one instantiation of its functions, for
-    a whole `fit`); without, the dataset is that one epoch.
+    With `repeat` the epochs follow one another in one endless stream (one iterator, hence one
+    instantiation of its functions, for a whole `fit`); without, the dataset is that one epoch.
 
     The samples are taken in chunks of whole batches (at most `CHUNK_BATCHES` batches and about
-    `CHUNK_BYTES`): one gather of the samples ``order(e)[start:stop]`` per chunk, then cut into
+    `CHUNK_BYTES`): one gather of the epoch's samples ``order[start:stop]`` per chunk, then cut into
     batches without running a function per batch (which, run by tf.data for each batch, cost
     more than the batch's gather), so that a pass never holds a second copy of the data.
     """
@@ -121,6 +113,10 @@ def shuffled_batches(
     row_bytes = x[:1].nbytes + y[:1].nbytes
     per_chunk = max(1, min(CHUNK_BATCHES, CHUNK_BYTES // max(1, row_bytes * batch_size)))
     chunk_rows = per_chunk * batch_size
+
+    def order(e: tf.Tensor) -> tf.Tensor:
+        key = tf.stack([tf.constant(seed, tf.int64), e])
+        return tf.argsort(tf.random.stateless_uniform([n], seed=key))
 
     def rows(indices: tf.Tensor, start: Any, stop: Any) -> tuple[tf.Tensor, tf.Tensor]:
         taken = indices[start:stop]
@@ -144,7 +140,7 @@ def shuffled_batches(
         return ds
 
     def epochs(_: tf.Tensor) -> tf.data.Dataset:
-        first = tf.cast(first_epoch(), tf.int64)
+        first = tf.cast(epoch.read_value(), tf.int64)
         return tf.data.Dataset.range(first, _FOREVER if repeat else first + 1)
 
     ds = tf.data.Dataset.from_tensors(0).flat_map(epochs).flat_map(one_pass)
@@ -176,13 +172,7 @@ def train_pipeline(
     if epoch is None:
         ds = array_batches(x, y, batch_size)
         return ds.repeat() if repeat else ds
-    n = len(x)
-
-    def order(e: tf.Tensor) -> tf.Tensor:
-        key = tf.stack([tf.constant(seed, tf.int64), e])
-        return tf.argsort(tf.random.stateless_uniform([n], seed=key))
-
-    return shuffled_batches(x, y, batch_size, order, epoch.read_value, repeat=repeat)
+    return _shuffled_batches(x, y, batch_size, seed=seed, epoch=epoch, repeat=repeat)
 
 
 def streams_epochs(model: keras.Model, steps_per_epoch: int, steps_per_execution: int) -> bool:
